@@ -1,0 +1,12 @@
+//! wsbench: hardware-in-the-loop test and load tool for WebSocket servers on ESP32 boards.
+//!
+//! Data flows one way: scenario YAML → validated `Scenario` → target → runner and steps
+//! → one recorder (client samples and device events on one timeline) → thresholds →
+//! `Report` → renderers.
+
+pub mod cli;
+pub mod exit;
+pub mod report;
+pub mod run;
+pub mod scenario;
+pub mod sim;
