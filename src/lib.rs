@@ -11,3 +11,4 @@ pub mod run;
 pub mod scenario;
 pub mod sim;
 pub mod client;
+pub mod recorder;
