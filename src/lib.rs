@@ -12,3 +12,4 @@ pub mod scenario;
 pub mod sim;
 pub mod client;
 pub mod recorder;
+pub mod steps;
