@@ -22,12 +22,24 @@ TARGET_DIR=${CARGO_TARGET_DIR:-target}
 if [ "$#" -eq 0 ]; then
     set -- -x '9.*' -x '12.*' -x '13.*'
 fi
-MAX_MESSAGE=${CONFORMANCE_MAX_MESSAGE:-1048576}
-if [ -z "${CONFORMANCE_MAX_MESSAGE:-}" ]; then
+# Group 9 sends messages of up to 16 MiB; the others at most 64 KiB.
+group9_selected() {
+    local prev= includes=0 excludes9=0 arg
     for arg in "$@"; do
-        # Group 9 sends messages of up to 16 MiB.
-        case "$arg" in 9* | '*') MAX_MESSAGE=16777216 ;; esac
+        case "$prev" in
+            -i | --include) includes=1; case "$arg" in 9* | '*') return 0 ;; esac ;;
+            -x | --exclude) case "$arg" in 9.* | 9) excludes9=1 ;; esac ;;
+        esac
+        prev=$arg
     done
+    [ "$includes" -eq 0 ] && [ "$excludes9" -eq 0 ]
+}
+if [ -n "${CONFORMANCE_MAX_MESSAGE:-}" ]; then
+    MAX_MESSAGE=$CONFORMANCE_MAX_MESSAGE
+elif group9_selected "$@"; then
+    MAX_MESSAGE=16777216
+else
+    MAX_MESSAGE=1048576
 fi
 
 say() { printf 'conformance: %s\n' "$*"; }
