@@ -16,7 +16,9 @@ pub enum ReportCommand {
 }
 
 pub fn main(_cmd: ReportCommand) -> CommandResult {
-    Err(Failure::usage(miette::miette!("wsbench report is not built yet")))
+    Err(Failure::usage(miette::miette!(
+        "wsbench report is not built yet"
+    )))
 }
 
 /// Writes every rendering of `report` into `dir` (created if missing) and returns the
@@ -31,7 +33,10 @@ pub fn write_report_dir(
     std::fs::create_dir_all(dir)?;
     let mut written = Vec::new();
     let json = dir.join("report.json");
-    std::fs::write(&json, serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?)?;
+    std::fs::write(
+        &json,
+        serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?,
+    )?;
     written.push(json);
     if let Some(log) = serial_log {
         let path = dir.join("serial.log");

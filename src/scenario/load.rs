@@ -24,7 +24,10 @@ pub struct LoadedScenario {
 #[derive(Debug, Error, Diagnostic)]
 pub enum ScenarioError {
     #[error("cannot read scenario file {path}: {source}")]
-    #[diagnostic(code(wsbench::scenario::read), help("check the path; shipped scenarios are in scenarios/"))]
+    #[diagnostic(
+        code(wsbench::scenario::read),
+        help("check the path; shipped scenarios are in scenarios/")
+    )]
     Read {
         path: String,
         source: std::io::Error,
@@ -145,9 +148,15 @@ fn locate(text: &str, needle: &str) -> Option<(usize, usize, usize)> {
 /// Turns serde's wording into a suggestion: nearest key for an unknown field or step.
 fn help_for(message: &str) -> Option<String> {
     let ticked: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
-    if (message.starts_with("unknown field") || message.contains("unknown variant")) && ticked.len() > 1 {
+    if (message.starts_with("unknown field") || message.contains("unknown variant"))
+        && ticked.len() > 1
+    {
         let typed = ticked[0];
-        let what = if message.contains("unknown variant") { "step kinds" } else { "keys" };
+        let what = if message.contains("unknown variant") {
+            "step kinds"
+        } else {
+            "keys"
+        };
         let known = &ticked[1..];
         return Some(match super::suggest::nearest(typed, known) {
             Some(best) => format!("did you mean `{best}`? ({what}: {})", known.join(", ")),
@@ -178,10 +187,16 @@ fn semantic_errors(s: &Scenario) -> Vec<(String, Option<String>)> {
     let names = step_names(&s.steps);
     for (i, n) in names.iter().enumerate() {
         if names[..i].contains(n) {
-            err(format!("two steps are named `{n}`; give one another `name:`"), n);
+            err(
+                format!("two steps are named `{n}`; give one another `name:`"),
+                n,
+            );
         }
         if n == "device" || n.contains('.') {
-            err(format!("`{n}` cannot be a step name (reserved or has a dot)"), n);
+            err(
+                format!("`{n}` cannot be a step name (reserved or has a dot)"),
+                n,
+            );
         }
     }
     for (i, step) in s.steps.iter().enumerate() {
@@ -195,7 +210,9 @@ fn semantic_errors(s: &Scenario) -> Vec<(String, Option<String>)> {
                     bad("`clients` must be at least 1");
                 }
                 if c.ramp.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
-                    bad("`ramp` (connections per second) must be above 0; leave it out to open all at once");
+                    bad(
+                        "`ramp` (connections per second) must be above 0; leave it out to open all at once",
+                    );
                 }
                 if zero(&c.timeout) {
                     bad("`timeout` must be above 0");

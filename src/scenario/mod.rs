@@ -30,7 +30,8 @@ pub fn main(cmd: ScenarioCommand) -> CommandResult {
             let schema = schemars::schema_for!(model::Scenario);
             println!(
                 "{}",
-                serde_json::to_string_pretty(&schema).map_err(|e| Failure::unrunnable(miette::miette!("{e}")))?
+                serde_json::to_string_pretty(&schema)
+                    .map_err(|e| Failure::unrunnable(miette::miette!("{e}")))?
             );
             Ok(Outcome::Success)
         }
