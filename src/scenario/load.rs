@@ -23,15 +23,12 @@ pub struct LoadedScenario {
 /// Why a scenario file was not accepted.
 #[derive(Debug, Error, Diagnostic)]
 pub enum ScenarioError {
-    #[error("cannot read scenario file {path}: {source}")]
+    #[error("cannot read scenario file {path}: {reason}")]
     #[diagnostic(
         code(wsbench::scenario::read),
         help("check the path; shipped scenarios are in scenarios/")
     )]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, reason: String },
     #[error("{location}: {message}")]
     #[diagnostic(code(wsbench::scenario::invalid))]
     Invalid {
@@ -48,9 +45,12 @@ pub enum ScenarioError {
 }
 
 pub fn load(path: &Path) -> Result<LoadedScenario, ScenarioError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError::Read {
         path: path.display().to_string(),
-        source,
+        reason: match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file".to_string(),
+            _ => e.to_string(),
+        },
     })?;
     parse(path, text)
 }
@@ -148,7 +148,7 @@ fn locate(text: &str, needle: &str) -> Option<(usize, usize, usize)> {
 /// Turns serde's wording into a suggestion: nearest key for an unknown field or step.
 fn help_for(message: &str) -> Option<String> {
     let ticked: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
-    if (message.starts_with("unknown field") || message.contains("unknown variant"))
+    if (message.contains("unknown field") || message.contains("unknown variant"))
         && ticked.len() > 1
     {
         let typed = ticked[0];
@@ -163,11 +163,14 @@ fn help_for(message: &str) -> Option<String> {
             None => format!("{what} here: {}", known.join(", ")),
         });
     }
-    if message.contains("invalid value: integer `-") {
+    if message.contains("integer `-") {
         return Some("counts and sizes cannot be negative".into());
     }
     if message.contains("missing field") {
         return Some("see scenarios/README.md for each step's keys".into());
+    }
+    if message.contains("did not find expected") || message.contains("mapping values are not allowed") {
+        return Some("YAML syntax: check brackets, quotes and indentation on this line and the one before".into());
     }
     None
 }
