@@ -46,6 +46,9 @@ pub struct RunArgs {
     /// Folder the report folder `<run-id>/` is written into.
     #[arg(long, value_name = "DIR", default_value = "reports")]
     pub report_dir: PathBuf,
+    /// How long opening a connection to the target may take before the run gives up.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub connect_timeout: Duration,
     /// Print only the result and where the report is.
     #[arg(long, short)]
     pub quiet: bool,
@@ -118,7 +121,7 @@ async fn run(args: RunArgs, loaded: LoadedScenario) -> CommandResult {
             println!("warning  --insecure: server certificates are not checked");
         }
     }
-    preflight(&target).await?;
+    preflight(&target, args.connect_timeout).await?;
 
     let recorder = Recorder::new();
     let started_at = std::time::SystemTime::now();
@@ -169,8 +172,8 @@ async fn run(args: RunArgs, loaded: LoadedScenario) -> CommandResult {
 
 /// One WebSocket connection before the run, so an unreachable target is told apart
 /// (refused, timed out, TLS, HTTP status, closed at once) and exits 3 at once.
-async fn preflight(target: &Target) -> Result<(), Failure> {
-    match target.endpoint.connect(None, Duration::from_secs(5)).await {
+async fn preflight(target: &Target, timeout: Duration) -> Result<(), Failure> {
+    match target.endpoint.connect(None, timeout).await {
         Ok((mut ws, _)) => {
             let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
             Ok(())

@@ -169,8 +169,13 @@ fn help_for(message: &str) -> Option<String> {
     if message.contains("missing field") {
         return Some("see scenarios/README.md for each step's keys".into());
     }
-    if message.contains("did not find expected") || message.contains("mapping values are not allowed") {
-        return Some("YAML syntax: check brackets, quotes and indentation on this line and the one before".into());
+    if message.contains("did not find expected")
+        || message.contains("mapping values are not allowed")
+    {
+        return Some(
+            "YAML syntax: check brackets, quotes and indentation on this line and the one before"
+                .into(),
+        );
     }
     None
 }
