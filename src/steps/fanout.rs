@@ -132,7 +132,7 @@ pub async fn run(cfg: &FanoutStep, ctx: &mut StepCtx<'_>) -> Result<(), String> 
             rec.sent(cfg.count as u64);
             if let Err(e) = sink0.send(Message::text(cmd.clone())).await {
                 failed = Some(format!("sending `{cmd}` failed: {e}"));
-            } else if wait_reply(&mut reply_rx, "!burst", Duration::from_secs(2))
+            } else if wait_reply(&mut reply_rx, "!burst started", Duration::from_secs(2))
                 .await
                 .is_none()
             {
