@@ -19,7 +19,7 @@ pub struct StepSummary {
 
 pub fn distribution(h: &Histogram<u64>) -> Distribution {
     let mut curve: Vec<(f64, u64)> = Vec::new();
-    if h.len() > 0 {
+    if !h.is_empty() {
         for v in h.iter_quantiles(1) {
             let p = (v.quantile_iterated_to() * 100.0 * 1000.0).round() / 1000.0;
             if curve.last().is_none_or(|(lp, _)| p > *lp) {
@@ -32,8 +32,8 @@ pub fn distribution(h: &Histogram<u64>) -> Distribution {
     }
     Distribution {
         count: h.len(),
-        min_us: if h.len() > 0 { h.min() } else { 0 },
-        mean_us: if h.len() > 0 { h.mean() } else { 0.0 },
+        min_us: if !h.is_empty() { h.min() } else { 0 },
+        mean_us: if !h.is_empty() { h.mean() } else { 0.0 },
         p50_us: h.value_at_quantile(0.50),
         p90_us: h.value_at_quantile(0.90),
         p99_us: h.value_at_quantile(0.99),

@@ -218,7 +218,7 @@ impl Recorder {
             .get("latency")
             .or_else(|| s.hists.get("rtt"))
             .or_else(|| s.hists.get("connect"))
-            .filter(|h| h.len() > 0)
+            .filter(|h| !h.is_empty())
             .map(|h| h.value_at_quantile(0.99));
         Live {
             connections: st.open_connections,

@@ -55,7 +55,7 @@ pub struct RunArgs {
 }
 
 pub fn main(args: RunArgs) -> CommandResult {
-    let loaded = crate::scenario::load(&args.scenario).map_err(Failure::usage)?;
+    let loaded = crate::scenario::load(&args.scenario).map_err(|e| Failure::usage(*e))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -44,31 +44,32 @@ pub enum ScenarioError {
     },
 }
 
-pub fn load(path: &Path) -> Result<LoadedScenario, ScenarioError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError::Read {
+/// Reads and checks a scenario file. The error is boxed: it carries the file's text.
+pub fn load(path: &Path) -> Result<LoadedScenario, Box<ScenarioError>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Box::new(ScenarioError::Read {
         path: path.display().to_string(),
         reason: match e.kind() {
             std::io::ErrorKind::NotFound => "no such file".to_string(),
             _ => e.to_string(),
         },
-    })?;
+    }))?;
     parse(path, text)
 }
 
-pub fn parse(path: &Path, text: String) -> Result<LoadedScenario, ScenarioError> {
+pub fn parse(path: &Path, text: String) -> Result<LoadedScenario, Box<ScenarioError>> {
     let file = path.display().to_string();
     let invalid = |pos: Option<(usize, usize, usize)>, message: String, help: Option<String>| {
         let location = match pos {
             Some((line, col, _)) => format!("{file}:{line}:{col}"),
             None => file.clone(),
         };
-        ScenarioError::Invalid {
+        Box::new(ScenarioError::Invalid {
             location,
             message,
             src: NamedSource::new(&file, text.clone()),
             span: pos.map(|(_, _, idx)| SourceSpan::from((idx, 1))),
             help,
-        }
+        })
     };
     let scenario: Scenario = match serde_yaml::from_str(&text) {
         Ok(s) => s,

@@ -46,7 +46,7 @@ pub fn main(cmd: ScenarioCommand) -> CommandResult {
                         s.thresholds.len()
                     ),
                     Err(e) => {
-                        let report = miette::Report::new(e);
+                        let report = miette::Report::new(*e);
                         if first_err.is_none() {
                             first_err = Some(report);
                         } else {
