@@ -46,13 +46,15 @@ pub enum ScenarioError {
 
 /// Reads and checks a scenario file. The error is boxed: it carries the file's text.
 pub fn load(path: &Path) -> Result<LoadedScenario, Box<ScenarioError>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Box::new(ScenarioError::Read {
-        path: path.display().to_string(),
-        reason: match e.kind() {
-            std::io::ErrorKind::NotFound => "no such file".to_string(),
-            _ => e.to_string(),
-        },
-    }))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Box::new(ScenarioError::Read {
+            path: path.display().to_string(),
+            reason: match e.kind() {
+                std::io::ErrorKind::NotFound => "no such file".to_string(),
+                _ => e.to_string(),
+            },
+        })
+    })?;
     parse(path, text)
 }
 
