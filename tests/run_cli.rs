@@ -421,7 +421,12 @@ fn ctrl_c_writes_an_incomplete_report() {
 }
 
 /// A minimal echo server nobody here wrote the protocol of: tokio-tungstenite's own.
+/// It stops (closing every connection and its port) after `lifetime`.
 fn foreign_echo_server() -> u16 {
+    echo_server_for(Duration::from_secs(60))
+}
+
+fn echo_server_for(lifetime: Duration) -> u16 {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -432,7 +437,7 @@ fn foreign_echo_server() -> u16 {
             use futures_util::{SinkExt, StreamExt};
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap().port()).unwrap();
-            let stop = tokio::time::sleep(Duration::from_secs(60));
+            let stop = tokio::time::sleep(lifetime);
             tokio::pin!(stop);
             loop {
                 let (stream, _) = tokio::select! {
@@ -484,4 +489,29 @@ fn burst_fanout_against_a_foreign_server_says_it_needs_our_device() {
             .to_string()
             .contains("does not look like a wsbench device")
     );
+}
+
+#[test]
+fn target_lost_mid_run_writes_an_incomplete_report() {
+    let port = echo_server_for(Duration::from_millis(1500));
+    let file = write(
+        "target-lost",
+        "name: lost\nsteps:\n  - connect: { clients: 2 }\n  - echo: { rate: 20, duration: 3s, timeout: 500ms }\n  - wait: { duration: 1s }\n",
+    );
+    let (out, rep) = run_scenario(
+        &file,
+        &["--target", &format!("ws://127.0.0.1:{port}/")],
+        "target-lost-run",
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_eq!(rep["complete"], false);
+    let why = rep["interruption"].as_str().unwrap();
+    assert!(why.starts_with("target lost after step `echo`"), "{why}");
+    assert!(
+        rep["steps"][1]["metrics"]["sent"]["value"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    assert_eq!(rep["steps"][2]["status"], "interrupted");
 }

@@ -35,9 +35,11 @@ pub async fn run(cfg: &TlsStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
                 match endpoint.connect(None, timeout).await {
                     Ok((mut ws, timings)) => {
                         rec.received(1);
+                        rec.connected();
                         record_timings(&rec, &timings);
                         ok.fetch_add(1, Ordering::Relaxed);
                         close_politely(&mut ws, Duration::from_secs(1)).await;
+                        rec.disconnected();
                     }
                     Err(e) => {
                         rec.failure(&e.cause());
