@@ -141,12 +141,14 @@ async fn send_and_wait(
             }
             Ok(Some(Ok(m))) => {
                 let Some((op, p)) = data(&m) else { continue };
-                if p.starts_with(b"#frames") || p.len() == expected.len() {
-                    return if op == opcode && p == expected.as_slice() {
-                        EchoResult::Ok(start.elapsed())
-                    } else {
-                        EchoResult::Mismatch
-                    };
+                if op == opcode && p == expected.as_slice() {
+                    return EchoResult::Ok(start.elapsed());
+                }
+                // Ours but changed; anything else (a periodic broadcast) is skipped.
+                let ours = p.starts_with(b"#frames")
+                    || (p.len() == expected.len() && !p.starts_with(b"Server broadcast"));
+                if ours {
+                    return EchoResult::Mismatch;
                 }
             }
         }
