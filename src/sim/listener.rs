@@ -1,6 +1,10 @@
 //! Accept loops: TCP (and TLS for wss) on 127.0.0.1, each connection handed to the
 //! device. The only shared state on this path is the device itself; every session is
 //! its own task.
+//!
+//! wss connections finish their TLS handshake before the device is asked to admit
+//! them, so a client that never completes a handshake cannot take (or purge) a session
+//! slot; handshakes in progress are bounded on their own.
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
