@@ -300,59 +300,76 @@ impl<P: Platform> Device<P> {
             }
             _ => {}
         }
-        let mut payload = alloc::vec![0u8; header.payload_len as usize];
-        match reader.read_exact(&mut payload).await {
-            Ok(()) => {}
-            Err(_) => return Err(violation(0, "connection lost inside a frame")),
+        let len = header.payload_len as usize;
+        if is_control {
+            let mut payload = alloc::vec![0u8; len];
+            if reader.read_exact(&mut payload).await.is_err() {
+                return Err(violation(0, "connection lost inside a frame"));
+            }
+            FrameHeader::mask_with(&mut payload, Some(mask), 0);
+            self.note_frame_received(id);
+            return match header.frame_type {
+                FrameType::Ping => {
+                    self.reply(id, link, Outgoing::frame(FrameType::Pong, &payload))
+                        .await;
+                    Ok(None)
+                }
+                FrameType::Close => {
+                    let code = close_code(&payload)?;
+                    self.end_session(id, EndReason::ClientClose, code);
+                    self.reply(id, link, Outgoing::close(code, "")).await;
+                    Ok(Some(ReadEnd::Closing))
+                }
+                _ => Ok(None),
+            };
         }
-        FrameHeader::mask_with(&mut payload, Some(mask), 0);
+        let p = partial.get_or_insert_with(|| Partial {
+            kind: if matches!(header.frame_type, FrameType::Text(_)) {
+                MessageKind::Text
+            } else {
+                MessageKind::Binary
+            },
+            data: Vec::new(),
+            utf8_checked: 0,
+        });
+        // Read the payload as it arrives and check text on the way, so invalid UTF-8
+        // fails fast even inside one frame.
+        let start = p.data.len();
+        p.data.resize(start + len, 0);
+        let mut filled = 0;
+        while filled < len {
+            let chunk = &mut p.data[start + filled..];
+            let n = match reader.read(chunk).await {
+                Ok(0) | Err(_) => return Err(violation(0, "connection lost inside a frame")),
+                Ok(n) => n,
+            };
+            FrameHeader::mask_with(&mut chunk[..n], Some(mask), filled);
+            filled += n;
+            if p.kind == MessageKind::Text && filled < len {
+                check_utf8(p, start + filled, false)?;
+            }
+        }
+        if p.kind == MessageKind::Text {
+            check_utf8(p, start + len, fin)?;
+        }
+        self.note_frame_received(id);
+        if !fin {
+            return Ok(None);
+        }
+        let Some(message) = partial.take() else {
+            return Ok(None);
+        };
+        self.on_message(id, link, message).await
+    }
+
+    fn note_frame_received(&self, id: SessionId) {
+        let now = self.platform.now_us();
         self.with_state(|s| {
             s.rx_frames += 1;
-            let now = self.platform.now_us();
             if let Some(session) = s.table.get_mut(id) {
                 session.last_activity_us = now;
             }
         });
-        match header.frame_type {
-            FrameType::Ping => {
-                self.reply(id, link, Outgoing::frame(FrameType::Pong, &payload))
-                    .await;
-                Ok(None)
-            }
-            FrameType::Pong => Ok(None),
-            FrameType::Close => {
-                let code = close_code(&payload)?;
-                self.end_session(id, EndReason::ClientClose, code);
-                self.reply(id, link, Outgoing::close(code, "")).await;
-                Ok(Some(ReadEnd::Closing))
-            }
-            FrameType::Text(_) | FrameType::Binary(_) | FrameType::Continue(_) => {
-                let p = partial.get_or_insert_with(|| Partial {
-                    kind: if matches!(header.frame_type, FrameType::Text(_)) {
-                        MessageKind::Text
-                    } else {
-                        MessageKind::Binary
-                    },
-                    data: Vec::new(),
-                    utf8_checked: 0,
-                });
-                if p.data.is_empty() {
-                    p.data = payload;
-                } else {
-                    p.data.extend_from_slice(&payload);
-                }
-                if p.kind == MessageKind::Text {
-                    check_utf8(p, fin)?;
-                }
-                if !fin {
-                    return Ok(None);
-                }
-                let Some(message) = partial.take() else {
-                    return Ok(None);
-                };
-                self.on_message(id, link, message).await
-            }
-        }
     }
 
     async fn on_message(
@@ -459,14 +476,14 @@ fn close_code(payload: &[u8]) -> Result<Option<u16>, Violation> {
     }
 }
 
-fn check_utf8(p: &mut Partial, fin: bool) -> Result<(), Violation> {
-    match core::str::from_utf8(&p.data[p.utf8_checked..]) {
+fn check_utf8(p: &mut Partial, end: usize, fin: bool) -> Result<(), Violation> {
+    match core::str::from_utf8(&p.data[p.utf8_checked..end]) {
         Ok(_) => {
-            p.utf8_checked = p.data.len();
+            p.utf8_checked = end;
             Ok(())
         }
         Err(e) if e.error_len().is_none() && !fin => {
-            // A character cut by the fragment boundary: check it with the next fragment.
+            // A character cut by a frame or read boundary: check it when the rest comes.
             p.utf8_checked += e.valid_up_to();
             Ok(())
         }
