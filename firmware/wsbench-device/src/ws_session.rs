@@ -96,7 +96,9 @@ impl<P: Platform> Device<P> {
                 }
             };
             self.with_state(|s| {
-                s.tx_frames += 1;
+                if written {
+                    s.tx_frames += 1;
+                }
                 if let Some(session) = s.table.get_mut(id) {
                     session.queued_bytes = session.queued_bytes.saturating_sub(len);
                 }
@@ -124,33 +126,26 @@ impl<P: Platform> Device<P> {
     /// Queue a frame for every upgraded live session without waiting; returns
     /// (queued, dropped because a queue was full).
     pub(crate) fn queue_to_all(&self, frame: &Outgoing) -> (u32, u32) {
-        let targets: Vec<SessionId> = self.with_state(|s| {
-            s.table
-                .sessions()
-                .filter(|(_, session)| session.live && session.upgraded)
-                .map(|(slot, session)| SessionId {
-                    slot: slot as u16,
-                    number: session.number,
-                })
-                .collect()
-        });
-        let (mut queued, mut dropped) = (0, 0);
-        for id in targets {
-            if self.links[usize::from(id.slot)]
-                .queue
-                .try_send(frame.clone())
-                .is_ok()
-            {
-                queued += 1;
-                self.with_state(|s| {
-                    if let Some(session) = s.table.get_mut(id) {
-                        session.queued_bytes += frame.bytes.len();
-                    }
-                });
-            } else {
-                dropped += 1;
+        // One lock for choosing the sessions and queueing, so a slot released and
+        // reused meanwhile cannot receive a frame meant for its previous session.
+        let (queued, dropped) = self.with_state(|s| {
+            let (mut queued, mut dropped) = (0u32, 0u32);
+            for slot in 0..s.table.slot_count() {
+                let Some(session) = s.table.slot_mut(slot) else {
+                    continue;
+                };
+                if !(session.live && session.upgraded) {
+                    continue;
+                }
+                if self.links[slot].queue.try_send(frame.clone()).is_ok() {
+                    session.queued_bytes += frame.bytes.len();
+                    queued += 1;
+                } else {
+                    dropped += 1;
+                }
             }
-        }
+            (queued, dropped)
+        });
         if dropped > 0 {
             self.with_state(|s| s.dropped += dropped);
         }
