@@ -103,6 +103,7 @@ impl<P: Platform> Device<P> {
                     session.queued_bytes = session.queued_bytes.saturating_sub(len);
                 }
             });
+            link.drained.signal(());
             if !written {
                 self.end_session(id, EndReason::IoError, None);
                 return;
@@ -113,13 +114,25 @@ impl<P: Platform> Device<P> {
         }
     }
 
-    /// Queue a frame for this session, waiting while its queue is full.
+    /// Queue a frame for this session, waiting while its queue is full (in frames or in
+    /// bytes: `max_queued_bytes`, though one frame alone always fits).
     async fn reply(&self, id: SessionId, link: &SessionLink, frame: Outgoing) {
-        self.with_state(|s| {
-            if let Some(session) = s.table.get_mut(id) {
-                session.queued_bytes += frame.bytes.len();
+        let len = frame.bytes.len();
+        let cap = self.config.max_queued_bytes;
+        loop {
+            let admitted = self.with_state(|s| match s.table.get_mut(id) {
+                Some(session) if session.queued_bytes == 0 || session.queued_bytes + len <= cap => {
+                    session.queued_bytes += len;
+                    true
+                }
+                Some(_) => false,
+                None => true,
+            });
+            if admitted {
+                break;
             }
-        });
+            link.drained.wait().await;
+        }
         link.queue.send(frame).await;
     }
 
@@ -137,8 +150,11 @@ impl<P: Platform> Device<P> {
                 if !(session.live && session.upgraded) {
                     continue;
                 }
-                if self.links[slot].queue.try_send(frame.clone()).is_ok() {
-                    session.queued_bytes += frame.bytes.len();
+                let len = frame.bytes.len();
+                let fits = session.queued_bytes == 0
+                    || session.queued_bytes + len <= self.config.max_queued_bytes;
+                if fits && self.links[slot].queue.try_send(frame.clone()).is_ok() {
+                    session.queued_bytes += len;
                     queued += 1;
                 } else {
                     dropped += 1;
@@ -330,6 +346,9 @@ impl<P: Platform> Device<P> {
         // Read the payload as it arrives and check text on the way, so invalid UTF-8
         // fails fast even inside one frame.
         let start = p.data.len();
+        if p.data.try_reserve_exact(len).is_err() {
+            return Err(violation(1009, format!("no memory for {len} more bytes")));
+        }
         p.data.resize(start + len, 0);
         let mut filled = 0;
         while filled < len {
@@ -373,18 +392,22 @@ impl<P: Platform> Device<P> {
         link: &SessionLink,
         message: Partial,
     ) -> Result<Option<ReadEnd>, Violation> {
-        if message.kind == MessageKind::Binary {
-            let frame = Outgoing::frame(FrameType::Binary(false), &message.data);
+        let is_text = message.kind == MessageKind::Text;
+        if !is_text || !message.data.starts_with(b"!") {
+            let frame_type = if is_text {
+                FrameType::Text(false)
+            } else {
+                FrameType::Binary(false)
+            };
+            let len = message.data.len();
+            let Some(frame) = Outgoing::try_from_payload(frame_type, message.data) else {
+                return Err(violation(1011, format!("no memory to echo {len} bytes")));
+            };
             self.reply(id, link, frame).await;
             return Ok(None);
         }
         // Checked by check_utf8 already.
         let text = core::str::from_utf8(&message.data).unwrap_or("");
-        if !command::is_command(text) {
-            let frame = Outgoing::frame(FrameType::Text(false), &message.data);
-            self.reply(id, link, frame).await;
-            return Ok(None);
-        }
         let answer = match command::parse(text, self.config.max_message_len) {
             Ok(Command::Stats) => self.stats_json(),
             Ok(Command::Time) => format!("time t_us={}", self.platform.now_us()),

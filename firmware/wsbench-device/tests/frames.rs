@@ -222,3 +222,25 @@ async fn frames_pipelined_behind_the_upgrade_request_are_not_lost() {
     let echo = read_frame(&mut s).await;
     assert_eq!(echo.payload, b"early");
 }
+
+#[tokio::test]
+async fn echo_is_exact_across_the_length_encoding_boundaries() {
+    let bench = Bench::new(DeviceConfig {
+        max_message_len: 70_000,
+        max_queued_bytes: 70_100,
+        broadcast_interval_ms: 0,
+        ..DeviceConfig::default()
+    });
+    let mut s = raw_upgraded(&bench).await;
+    for len in [0usize, 1, 125, 126, 127, 65535, 65536, 70_000] {
+        let payload: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+        s.write_all(&client_frame(0x82, &payload, true))
+            .await
+            .unwrap();
+        let echo = read_frame(&mut s).await;
+        assert!(echo.fin);
+        assert_eq!(echo.opcode, 2);
+        assert_eq!(echo.payload.len(), len);
+        assert!(echo.payload == payload, "payload of {len} bytes differs");
+    }
+}
