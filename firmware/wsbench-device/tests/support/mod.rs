@@ -85,7 +85,13 @@ impl Bench {
     }
 
     pub fn connect_from(&self, peer: SocketAddr) -> Option<DuplexStream> {
-        let (client, server) = tokio::io::duplex(256 * 1024);
+        self.connect_with_buffer(peer, 256 * 1024)
+    }
+
+    /// `buffer`: bytes the pipe holds in each direction (a small one stands for a client
+    /// that reads slowly).
+    pub fn connect_with_buffer(&self, peer: SocketAddr, buffer: usize) -> Option<DuplexStream> {
+        let (client, server) = tokio::io::duplex(buffer);
         match self.device.admit(peer, Transport::Ws) {
             Admission::Refused => None,
             Admission::Admitted(id) => {
@@ -172,7 +178,13 @@ pub async fn read_to_end(stream: &mut DuplexStream) -> Vec<u8> {
 
 /// A raw client: upgraded by hand, frames written byte by byte.
 pub async fn raw_upgraded(bench: &Bench) -> DuplexStream {
-    let mut stream = bench.connect().expect("admitted");
+    raw_upgraded_with_buffer(bench, 256 * 1024).await
+}
+
+pub async fn raw_upgraded_with_buffer(bench: &Bench, buffer: usize) -> DuplexStream {
+    let mut stream = bench
+        .connect_with_buffer(bench.peer(), buffer)
+        .expect("admitted");
     stream
         .write_all(upgrade_request("").as_bytes())
         .await
