@@ -11,5 +11,7 @@ pub enum ScenarioCommand {
 }
 
 pub fn main(_cmd: ScenarioCommand) -> CommandResult {
-    Err(Failure::usage(miette::miette!("wsbench scenario is not built yet")))
+    Err(Failure::usage(miette::miette!(
+        "wsbench scenario is not built yet"
+    )))
 }
