@@ -97,6 +97,9 @@ pub fn percent_change(old: f64, new: f64) -> String {
 
 /// Milliseconds as seconds for run and step durations (`12.5 s`).
 pub fn duration_ms(ms: u64) -> String {
+    if ms == 0 {
+        return "0 s".to_string();
+    }
     duration_us(ms as f64 * 1_000.0)
 }
 

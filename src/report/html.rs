@@ -49,7 +49,7 @@ code, .line { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, mono
 .chart .empty { font-size: 14px; fill: #9ca3af; }
 .chart .grid { stroke: #e5e7eb; stroke-width: 1; }
 .chart .frame { fill: none; stroke: #9ca3af; stroke-width: 1; }
-.chart .band { fill: #eef2ff; stroke: #c7d2fe; stroke-width: .5; }
+.chart .band0 { fill: #eef2ff; } .chart .band1 { fill: #f5f3ff; }
 .muted { color: #6b7280; }
 ul.plain { margin: 4px 0; padding-left: 20px; }
 .errors li { color: #b91c1c; }
@@ -102,7 +102,7 @@ fn header(h: &mut String, r: &Report) {
         esc(&r.scenario.name)
     );
     for reason in summary::verdict_reasons(r) {
-        let _ = write!(h, "<li>{}</li>", esc(&reason));
+        let _ = write!(h, "<li>{}</li>", with_code_spans(&reason));
     }
     h.push_str("</ul></section>\n");
     simulated_label(h, r);
@@ -135,6 +135,26 @@ fn header(h: &mut String, r: &Report) {
         format!("{} {}", esc(&r.tool.name), esc(&r.tool.version)),
     );
     h.push_str("</table></section>\n");
+}
+
+/// Escaped text where `backticked` parts become `<code>`, as in the markdown report.
+fn with_code_spans(text: &str) -> String {
+    let escaped = esc(text);
+    let parts: Vec<&str> = escaped.split('`').collect();
+    if parts.len() % 2 == 0 {
+        return escaped;
+    }
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, part)| {
+            if i % 2 == 1 {
+                format!("<code>{part}</code>")
+            } else {
+                part.to_string()
+            }
+        })
+        .collect()
 }
 
 fn simulated_label(h: &mut String, r: &Report) {
@@ -198,17 +218,19 @@ fn timeline(h: &mut String, r: &Report) {
             .collect()
     };
     let count_format: fn(f64) -> String = |v| format::number(v, 1);
-    let chart = |title: &str, y_format: fn(f64) -> String, series: Vec<Series>| LineChart {
+    let chart = |title: &str, y_format: fn(f64) -> String, y_tick_unit: f64, series| LineChart {
         title: title.to_string(),
         x_label: "seconds since start".to_string(),
         x_scale: XScale::Linear,
         y_format,
+        y_tick_unit,
         series,
         bands: step_bands(r),
     };
     let throughput = chart(
         "Messages per second",
         count_format,
+        1.0,
         vec![
             Series {
                 name: "sent".into(),
@@ -235,7 +257,7 @@ fn timeline(h: &mut String, r: &Report) {
             points: per_second(|t| t.errors),
         });
     }
-    h.push_str(&chart("Connections", count_format, conn_series).render());
+    h.push_str(&chart("Connections", count_format, 1.0, conn_series).render());
     let latency: Vec<(f64, f64)> = r
         .timeline
         .iter()
@@ -247,7 +269,7 @@ fn timeline(h: &mut String, r: &Report) {
             color: LATENCY,
             points: latency,
         }];
-        h.push_str(&chart("Latency p99 per second", format::duration_us, series).render());
+        h.push_str(&chart("Latency p99 per second", format::duration_us, 1.0, series).render());
     }
     let heap: Vec<(f64, f64)> = r
         .timeline
@@ -265,7 +287,7 @@ fn timeline(h: &mut String, r: &Report) {
             color: HEAP,
             points: heap,
         }];
-        h.push_str(&chart(title, format::bytes, series).render());
+        h.push_str(&chart(title, format::bytes, 1024.0, series).render());
     }
     h.push_str("</div></section>\n");
 }
@@ -390,7 +412,8 @@ fn step(h: &mut String, s: &StepReport) {
                 ),
                 x_label: "percentile (log scale of 1/(1-p))".to_string(),
                 x_scale: XScale::Percentile,
-                y_format: |v| format::duration_us(v),
+                y_format: format::duration_us,
+                y_tick_unit: 1.0,
                 series: vec![Series {
                     name: name.clone(),
                     color: LATENCY,
@@ -506,6 +529,7 @@ mod tests {
         assert!(html.contains("<span class=\"word\">FAIL</span>"));
         assert!(html.contains(&esc(SIMULATED_LABEL)));
         assert!(html.contains("<code>fanout.loss == 0</code>"));
+        assert!(html.contains("<li>threshold <code>fanout.loss == 0</code> failed"));
         assert!(html.contains("<code>echo.latency.p99 &lt; 50ms</code>"));
         // Two timeline charts, latency p99, heap, and one percentile chart per distribution.
         assert_eq!(html.matches("<svg").count(), 4 + 5);

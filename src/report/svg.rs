@@ -50,6 +50,8 @@ pub struct LineChart {
     pub x_scale: XScale,
     /// Formats a y value for the axis (a duration, a byte count, a plain number).
     pub y_format: fn(f64) -> String,
+    /// Ticks fall on round multiples of this (1 for counts and times, 1024 for bytes).
+    pub y_tick_unit: f64,
     pub series: Vec<Series>,
     pub bands: Vec<Band>,
 }
@@ -82,20 +84,31 @@ impl LineChart {
             );
             return svg;
         }
-        let x_axis = XAxis::new(self.x_scale, &points);
+        let x_axis = XAxis::new(self.x_scale, &points, &self.bands);
         let y_max = points.iter().map(|p| p.1).fold(0.0, f64::max);
-        let (y_top, y_ticks) = nice_ticks(y_max);
+        let unit = if self.y_tick_unit > 0.0 {
+            self.y_tick_unit
+        } else {
+            1.0
+        };
+        let (y_top, y_ticks) = nice_ticks(y_max / unit);
+        let (y_top, y_ticks): (f64, Vec<f64>) = (
+            y_top * unit,
+            y_ticks.into_iter().map(|t| t * unit).collect(),
+        );
         let plot_w = WIDTH - LEFT - RIGHT;
         let plot_h = HEIGHT - TOP - BOTTOM;
         let px = |x: f64| LEFT + x_axis.fraction(x) * plot_w;
         let py = |y: f64| TOP + plot_h - (y / y_top).clamp(0.0, 1.0) * plot_h;
 
         self.legend(&mut svg);
-        for band in &self.bands {
+        for (i, band) in self.bands.iter().enumerate() {
             let (x0, x1) = (px(band.start), px(band.end.max(band.start)));
+            // Alternating shades keep neighbouring steps apart.
             let _ = write!(
                 svg,
-                r#"<rect x="{x0:.1}" y="{TOP}" width="{w:.1}" height="{plot_h}" class="band"/>"#,
+                r#"<rect x="{x0:.1}" y="{TOP}" width="{w:.1}" height="{plot_h}" class="band{}"/>"#,
+                i % 2,
                 w = (x1 - x0).max(1.0)
             );
             // Label only where it fits, so short steps do not smear text over their neighbours.
@@ -201,14 +214,15 @@ struct XAxis {
 }
 
 impl XAxis {
-    fn new(scale: XScale, points: &[(f64, f64)]) -> Self {
+    /// The axis spans the data and any bands, so timeline charts of one run line up.
+    fn new(scale: XScale, points: &[(f64, f64)], bands: &[Band]) -> Self {
         match scale {
             XScale::Linear => {
-                let max = points.iter().map(|p| p.0).fold(0.0, f64::max);
-                let (top, _) = nice_ticks(max);
+                let data = points.iter().map(|p| p.0);
+                let max = data.chain(bands.iter().map(|b| b.end)).fold(0.0, f64::max);
                 XAxis {
                     scale,
-                    max: top,
+                    max: if max > 0.0 { max } else { 1.0 },
                     has_maximum: false,
                 }
             }
@@ -240,9 +254,11 @@ impl XAxis {
     fn ticks(&self) -> Vec<(f64, String)> {
         match self.scale {
             XScale::Linear => {
-                let (_, ticks) = nice_ticks(self.max);
+                // Ticks stop inside the axis, so it ends where the run ended.
+                let (_, ticks) = nice_ticks(self.max * 0.99);
                 ticks
                     .into_iter()
+                    .filter(|&t| t <= self.max)
                     .map(|t| (t, super::format::number(t, 2)))
                     .collect()
             }
@@ -302,6 +318,7 @@ mod tests {
             x_label: "percentile".into(),
             x_scale: scale,
             y_format: |v| super::super::format::duration_us(v),
+            y_tick_unit: 1.0,
             series: vec![Series {
                 name: "latency".into(),
                 color: "#c00",
@@ -325,7 +342,11 @@ mod tests {
 
     #[test]
     fn percentile_axis_is_logarithmic_in_the_tail() {
-        let axis = XAxis::new(XScale::Percentile, &[(0.0, 1.0), (99.9, 5.0), (100.0, 9.0)]);
+        let axis = XAxis::new(
+            XScale::Percentile,
+            &[(0.0, 1.0), (99.9, 5.0), (100.0, 9.0)],
+            &[],
+        );
         assert_eq!(axis.max, 4.0);
         assert!((axis.fraction(90.0) - 0.25).abs() < 1e-9);
         assert!((axis.fraction(99.0) - 0.5).abs() < 1e-9);
