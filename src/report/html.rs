@@ -141,7 +141,7 @@ fn header(h: &mut String, r: &Report) {
 fn with_code_spans(text: &str) -> String {
     let escaped = esc(text);
     let parts: Vec<&str> = escaped.split('`').collect();
-    if parts.len() % 2 == 0 {
+    if parts.len().is_multiple_of(2) {
         return escaped;
     }
     parts
