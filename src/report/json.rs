@@ -23,15 +23,14 @@ pub fn to_json(report: &Report) -> String {
 /// Why a report could not be read.
 #[derive(Debug, Error, Diagnostic)]
 pub enum ReadError {
-    #[error("cannot read report {path}: {source}")]
+    #[error("cannot read report {path}: {error}")]
     #[diagnostic(
         code(wsbench::report::unreadable),
         help("give a report.json file or a report folder such as reports/<run-id>/")
     )]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 
     #[error("{path} is not valid JSON (line {line}, column {column}): {message}")]
@@ -88,9 +87,9 @@ pub fn read_report(path: &Path) -> Result<Report, ReadError> {
     } else {
         path.to_path_buf()
     };
-    let text = std::fs::read_to_string(&file).map_err(|source| ReadError::Io {
+    let text = std::fs::read_to_string(&file).map_err(|error| ReadError::Io {
         path: file.clone(),
-        source,
+        error,
     })?;
     parse_report(&text, &file)
 }
