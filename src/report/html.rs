@@ -53,6 +53,9 @@ code, .line { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, mono
 .muted { color: #6b7280; }
 ul.plain { margin: 4px 0; padding-left: 20px; }
 .errors li { color: #b91c1c; }
+.events { max-height: 560px; overflow-y: auto; border: 1px solid #e5e7eb; border-radius: 6px; }
+.events table { margin: 0; } .events th { position: sticky; top: 0; }
+tr.alarm td { background: #fef2f2; color: #991b1b; font-weight: 600; }
 footer { color: #6b7280; font-size: 12px; margin-top: 24px; }
 "#;
 
@@ -483,17 +486,20 @@ fn device(h: &mut String, r: &Report) {
     );
     let listed: Vec<_> = d.events.iter().filter(|e| e.kind != "heap").collect();
     if !listed.is_empty() {
-        h.push_str("<table><tr><th class=\"num\">At</th><th>Event</th><th>Console line</th></tr>");
+        // A scroll box keeps a long soak's events from burying the rest of the page.
+        h.push_str("<div class=\"events\"><table><tr><th class=\"num\">At</th><th>Event</th><th>Console line</th></tr>");
         for e in listed.iter().take(MAX_EVENTS) {
+            let alarm = matches!(e.kind.as_str(), "panic" | "boot" | "reboot" | "error");
             let _ = write!(
                 h,
-                "<tr><td class=\"num\">{}</td><td>{}</td><td class=\"line\">{}</td></tr>",
+                "<tr{}><td class=\"num\">{}</td><td>{}</td><td class=\"line\">{}</td></tr>",
+                if alarm { " class=\"alarm\"" } else { "" },
                 format::duration_ms(e.at_ms),
                 esc(&e.kind),
                 esc(&e.line)
             );
         }
-        h.push_str("</table>");
+        h.push_str("</table></div>");
         if listed.len() > MAX_EVENTS {
             let _ = write!(
                 h,
@@ -549,6 +555,19 @@ mod tests {
         assert!(html.contains("W (19000) ws: purge id=1 reason=lru &lt;oldest&gt;"));
         assert!(!html.contains('\u{1b}'));
         assert!(html.contains("id=\"step-a_b_c_\""));
+    }
+
+    #[test]
+    fn panics_stand_out_in_the_event_list() {
+        let mut report = sample_report();
+        report.device.events.push(crate::report::model::DeviceEvent {
+            at_ms: 20_000,
+            kind: "panic".into(),
+            line: "Guru Meditation Error: Core  0 panic'ed (LoadProhibited)".into(),
+        });
+        let html = render(&report);
+        assert_eq!(html.matches("<tr class=\"alarm\">").count(), 1);
+        assert!(html.contains("Guru Meditation Error: Core  0 panic&#39;ed (LoadProhibited)"));
     }
 
     #[test]

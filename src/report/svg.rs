@@ -291,14 +291,14 @@ fn decades(p: f64) -> f64 {
 }
 
 /// A rounded axis top at or above `max` and 4 to 6 evenly spaced ticks from zero, with
-/// steps of 1, 2 or 5 times a power of ten.
+/// steps of 1, 2 or 5 times a power of ten (no 2.5, so counts keep whole ticks).
 fn nice_ticks(max: f64) -> (f64, Vec<f64>) {
     if max.is_nan() || max <= 0.0 || max.is_infinite() {
         return (1.0, vec![0.0, 1.0]);
     }
     let raw = max / 5.0;
     let power = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+    let step = [1.0, 2.0, 5.0, 10.0]
         .iter()
         .map(|m| m * power)
         .find(|s| *s >= raw)
