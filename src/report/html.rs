@@ -391,7 +391,9 @@ fn step(h: &mut String, s: &StepReport) {
         }
         h.push_str("</table><div class=\"charts\">");
         for (name, d) in &s.distributions {
-            let points = if d.percentile_curve.is_empty() {
+            let points = if d.count == 0 {
+                Vec::new()
+            } else if d.percentile_curve.is_empty() {
                 // Without a curve, the summary percentiles still make a coarse chart.
                 vec![
                     (0.0, d.min_us as f64),
@@ -560,11 +562,14 @@ mod tests {
     #[test]
     fn panics_stand_out_in_the_event_list() {
         let mut report = sample_report();
-        report.device.events.push(crate::report::model::DeviceEvent {
-            at_ms: 20_000,
-            kind: "panic".into(),
-            line: "Guru Meditation Error: Core  0 panic'ed (LoadProhibited)".into(),
-        });
+        report
+            .device
+            .events
+            .push(crate::report::model::DeviceEvent {
+                at_ms: 20_000,
+                kind: "panic".into(),
+                line: "Guru Meditation Error: Core  0 panic'ed (LoadProhibited)".into(),
+            });
         let html = render(&report);
         assert_eq!(html.matches("<tr class=\"alarm\">").count(), 1);
         assert!(html.contains("Guru Meditation Error: Core  0 panic&#39;ed (LoadProhibited)"));
