@@ -288,7 +288,18 @@ fn compare_device(a: &Report, b: &Report, tol: Tolerance) -> Vec<Change> {
 /// Which way a step metric gets worse, from its name and unit. Names follow the
 /// metric namespace in `scenarios/README.md`; a name not recognised is never flagged.
 pub fn metric_direction(name: &str, unit: &str) -> Direction {
-    const WORSE_WHEN_HIGHER: [&str; 14] = [
+    // Figures that describe what the scenario asked for or how the server chose to
+    // treat extra clients, not how well it did.
+    const NEUTRAL: [&str; 7] = [
+        "first_failure",
+        "refused_as_expected",
+        "dropped",
+        "opened",
+        "purged",
+        "refused",
+        "expected",
+    ];
+    const WORSE_WHEN_HIGHER: [&str; 11] = [
         "loss",
         "lost",
         "corrupt",
@@ -297,25 +308,25 @@ pub fn metric_direction(name: &str, unit: &str) -> Direction {
         "reorder",
         "fail",
         "error",
-        "refused",
         "timeout",
-        "reset",
+        "timed_out",
         "disconnect",
-        "dropped",
-        "wedged",
     ];
-    const WORSE_WHEN_LOWER: [&str; 8] = [
+    const WORSE_WHEN_LOWER: [&str; 9] = [
         "limit",
         "connected",
         "delivered",
         "received",
         "recovered",
         "succeeded",
+        "passed",
+        "ok",
         "throughput",
-        "rate",
     ];
     let name = name.to_ascii_lowercase();
-    if WORSE_WHEN_HIGHER.iter().any(|w| name.contains(w)) {
+    if NEUTRAL.contains(&name.as_str()) {
+        Direction::Neutral
+    } else if name == "reset" || WORSE_WHEN_HIGHER.iter().any(|w| name.contains(w)) {
         Direction::HigherIsWorse
     } else if unit.ends_with("/s") || WORSE_WHEN_LOWER.iter().any(|w| name.contains(w)) {
         Direction::LowerIsWorse
@@ -331,7 +342,6 @@ fn floor(unit: &str, tol: Tolerance) -> f64 {
         "ms" => tol.latency_floor_us / 1_000.0,
         "s" => tol.latency_floor_us / 1_000_000.0,
         "ratio" => 0.001,
-        "bytes" | "B" => 1024.0,
         _ => 0.0,
     }
 }
@@ -378,6 +388,7 @@ fn change_text(c: &Change) -> String {
 fn delta_text(c: &Change) -> String {
     match (c.old, c.new) {
         (Some(o), Some(n)) if o == n => "unchanged".to_string(),
+        (Some(_), Some(_)) if c.unit == "flag" => "changed".to_string(),
         (Some(o), Some(n)) => {
             let sign = if n > o { "+" } else { "" };
             format!(
@@ -607,6 +618,27 @@ mod tests {
         assert_eq!(metric_direction("limit", "count"), Direction::LowerIsWorse);
         assert_eq!(metric_direction("echoes", "msg/s"), Direction::LowerIsWorse);
         assert_eq!(metric_direction("sent", "count"), Direction::Neutral);
+        assert_eq!(
+            metric_direction("timed_out", "count"),
+            Direction::HigherIsWorse
+        );
+        assert_eq!(
+            metric_direction("checks_ok", "count"),
+            Direction::LowerIsWorse
+        );
+        assert_eq!(
+            metric_direction("largest_ok", "bytes"),
+            Direction::LowerIsWorse
+        );
+        assert_eq!(
+            metric_direction("first_failure", "count"),
+            Direction::Neutral
+        );
+        assert_eq!(
+            metric_direction("refused_as_expected", "count"),
+            Direction::Neutral
+        );
+        assert_eq!(metric_direction("purged", "count"), Direction::Neutral);
         let a = sample_report();
         let mut b = sample_report();
         b.steps[2].metrics.insert(
@@ -652,6 +684,23 @@ mod tests {
         let text = render(&diff, &a, &b, Tolerance::default());
         assert!(text.contains("REGRESSION") || !regressions.is_empty());
         assert!(text.contains("2 regressions:"), "{text}");
+    }
+
+    #[test]
+    fn lost_recovery_is_a_regression() {
+        let a = sample_report();
+        let mut b = sample_report();
+        b.steps[3].metrics.insert(
+            "recovered".into(),
+            Metric {
+                value: 0.0,
+                unit: "flag".into(),
+            },
+        );
+        let diff = compare(&a, &b, Tolerance::default());
+        let recovered = find(&diff, "exhaust.recovered");
+        assert!(recovered.regression);
+        assert_eq!(change_text(recovered), "yes -> no (changed)");
     }
 
     #[test]

@@ -79,6 +79,7 @@ pub fn value_in_unit(value: f64, unit: &str) -> String {
         "ratio" => format!("{} %", trim(value * 100.0, 3)),
         "%" | "percent" => format!("{} %", trim(value, 3)),
         "count" | "" => number(value, 2),
+        "flag" => (if value != 0.0 { "yes" } else { "no" }).to_string(),
         other => format!("{} {other}", number(value, 2)),
     }
 }
@@ -200,6 +201,8 @@ mod tests {
         assert_eq!(value_in_unit(0.0125, "ratio"), "1.25 %");
         assert_eq!(value_in_unit(3.0, "ms"), "3 ms");
         assert_eq!(value_in_unit(7.0, "count"), "7");
+        assert_eq!(value_in_unit(1.0, "flag"), "yes");
+        assert_eq!(value_in_unit(0.0, "flag"), "no");
         assert_eq!(value_in_unit(1234.5, "msg/s"), "1234.5 msg/s");
     }
 

@@ -124,7 +124,7 @@ pub fn sample_report() -> Report {
 
     let mut exhaust = step("exhaust", 18_000, 4_000);
     exhaust.settings = json!({"cap": 12});
-    exhaust.metrics = metrics(&[("limit", 7.0, "count"), ("recovered", 1.0, "count")]);
+    exhaust.metrics = metrics(&[("limit", 7.0, "count"), ("recovered", 1.0, "flag")]);
     exhaust
         .notes
         .push("limit found: 7, extra clients: oldest purged".into());
