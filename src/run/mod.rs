@@ -9,7 +9,5 @@ pub struct RunArgs {
 }
 
 pub fn main(_args: RunArgs) -> CommandResult {
-    Err(Failure::usage(miette::miette!(
-        "wsbench run is not built yet"
-    )))
+    Err(Failure::usage(miette::miette!("wsbench run is not built yet")))
 }

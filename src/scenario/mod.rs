@@ -11,7 +11,5 @@ pub enum ScenarioCommand {
 }
 
 pub fn main(_cmd: ScenarioCommand) -> CommandResult {
-    Err(Failure::usage(miette::miette!(
-        "wsbench scenario is not built yet"
-    )))
+    Err(Failure::usage(miette::miette!("wsbench scenario is not built yet")))
 }

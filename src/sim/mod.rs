@@ -6,7 +6,5 @@ use crate::exit::{CommandResult, Failure};
 pub struct SimArgs {}
 
 pub fn main(_args: SimArgs) -> CommandResult {
-    Err(Failure::usage(miette::miette!(
-        "wsbench sim is not built yet"
-    )))
+    Err(Failure::usage(miette::miette!("wsbench sim is not built yet")))
 }
