@@ -171,6 +171,55 @@ mod tests {
         assert!(err.to_string().contains("missing field"), "{err}");
     }
 
+    /// Every field a report carries is described in the schema document.
+    #[test]
+    fn schema_document_names_every_field() {
+        fn walk(
+            value: &serde_json::Value,
+            keys_are_names: bool,
+            doc: &str,
+            missing: &mut Vec<String>,
+        ) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    for (key, child) in map {
+                        if !keys_are_names && !doc.contains(&format!("`{key}`")) {
+                            missing.push(key.clone());
+                        }
+                        match key.as_str() {
+                            // Free-form settings as the scenario gave them.
+                            "settings" if !keys_are_names => {}
+                            // Maps keyed by metric names or causes: check their values.
+                            "metrics" | "distributions" | "failures" if !keys_are_names => {
+                                walk(child, true, doc, missing)
+                            }
+                            _ => walk(child, false, doc, missing),
+                        }
+                    }
+                }
+                serde_json::Value::Array(items) => items
+                    .iter()
+                    .for_each(|item| walk(item, false, doc, missing)),
+                _ => {}
+            }
+        }
+        let doc = include_str!("../../docs/report-schema.md");
+        let mut missing = Vec::new();
+        walk(
+            &serde_json::to_value(sample_report()).unwrap(),
+            false,
+            doc,
+            &mut missing,
+        );
+        missing.sort();
+        missing.dedup();
+        assert!(
+            missing.is_empty(),
+            "not in docs/report-schema.md: {missing:?}"
+        );
+        assert!(doc.contains(&format!("currently **{SCHEMA_VERSION}**")));
+    }
+
     #[test]
     fn reads_a_report_folder() {
         let dir = tempfile::tempdir().unwrap();
