@@ -109,6 +109,39 @@ pub fn write_report_dir(
 mod tests {
     use super::*;
 
+    /// A run cut short before its first step still gives readable files.
+    #[test]
+    fn empty_interrupted_run_renders() {
+        let mut report = sample::sample_report();
+        report.steps.clear();
+        report.timeline.clear();
+        report.device = model::DeviceReport::default();
+        report.complete = false;
+        report.verdict = model::Verdict::Incomplete;
+        report.interruption = Some("target unreachable: connection refused".into());
+        report.thresholds.iter_mut().for_each(|t| {
+            t.actual = None;
+            t.passed = false;
+        });
+        let md = markdown::render(&report);
+        assert!(md.contains("No step ran."));
+        assert!(
+            md.contains("| **FAIL** | `exhaust.limit >= 7` | not measured |"),
+            "{md}"
+        );
+        assert!(md.contains("Device side not observed"));
+        let html = html::render(&report);
+        assert!(html.contains("No per-second timeline was recorded."));
+        assert!(!html.contains("<svg"));
+        let xml = junit::render(&report);
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let cases = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("testcase"))
+            .count();
+        assert_eq!(cases, 3 + 1, "three thresholds and the interrupted run");
+    }
+
     #[test]
     fn writes_every_rendering() {
         let dir = tempfile::tempdir().unwrap();
