@@ -37,6 +37,7 @@ table { border-collapse: collapse; width: 100%; margin: 6px 0 10px; }
 th, td { text-align: left; padding: 4px 10px; border-bottom: 1px solid #e5e7eb; vertical-align: top; }
 th { background: #f9fafb; font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+table.narrow { width: auto; min-width: 420px; }
 table.facts th { width: 190px; background: none; }
 code, .line { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 12.5px; }
 .line { white-space: pre-wrap; word-break: break-all; }
@@ -362,7 +363,7 @@ fn step(h: &mut String, s: &StepReport) {
         );
     }
     if !s.metrics.is_empty() {
-        h.push_str("<table><tr><th>Metric</th><th class=\"num\">Value</th></tr>");
+        h.push_str("<table class=\"narrow\"><tr><th>Metric</th><th class=\"num\">Value</th></tr>");
         for (name, m) in &s.metrics {
             let _ = write!(
                 h,
@@ -431,7 +432,9 @@ fn step(h: &mut String, s: &StepReport) {
         h.push_str("</div>");
     }
     if !s.failures.is_empty() {
-        h.push_str("<table><tr><th>Failure cause</th><th class=\"num\">Count</th></tr>");
+        h.push_str(
+            "<table class=\"narrow\"><tr><th>Failure cause</th><th class=\"num\">Count</th></tr>",
+        );
         for (cause, n) in &s.failures {
             let _ = write!(
                 h,
