@@ -69,7 +69,9 @@ impl<P: Platform> Device<P> {
                 ReadEnd::Hangup => {}
                 ReadEnd::Closing => {
                     // The writer ends after the CLOSE; this only bounds a stalled write.
-                    self.platform.sleep_ms(self.config.write_timeout_ms).await;
+                    self.platform
+                        .sleep_ms(self.config.write_timeout_ms.max(1))
+                        .await;
                     self.end_session(id, EndReason::WriteTimeout, None);
                 }
             }
@@ -87,7 +89,7 @@ impl<P: Platform> Device<P> {
             let write = async {
                 writer.write_all(&frame.bytes).await.is_ok() && writer.flush().await.is_ok()
             };
-            let timeout = self.platform.sleep_ms(self.config.write_timeout_ms);
+            let timeout = self.platform.sleep_ms(self.config.write_timeout_ms.max(1));
             let written = match select(write, timeout).await {
                 Either::First(ok) => ok,
                 Either::Second(()) => {
@@ -217,8 +219,9 @@ impl<P: Platform> Device<P> {
                 dropped: done.dropped,
             });
         } else if run.interval_ms == 0 {
-            // Back to back, but let the writers drain between frames.
-            self.platform.sleep_ms(0).await;
+            // Back to back, but let the writers drain between frames (a zero sleep may
+            // not yield on every executor).
+            embassy_futures::yield_now().await;
         }
     }
 
