@@ -350,6 +350,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 fn print_summary(report: &Report, dir: &Path, mode: Mode) {
+    use crate::report::summary;
     if mode != Mode::Quiet {
         for t in &report.thresholds {
             println!("  {}", t.message);
@@ -362,16 +363,13 @@ fn print_summary(report: &Report, dir: &Path, mode: Mode) {
                 s.errors[0]
             );
         }
+        if report.target.kind == model::TargetKind::Simulated {
+            println!("  ({})", summary::SIMULATED_LABEL);
+        }
     }
-    let verdict = match report.verdict {
-        Verdict::Pass => "PASS",
-        Verdict::Fail => "FAIL",
-        Verdict::Incomplete => "INCOMPLETE",
-    };
-    let sim = if report.target.kind == model::TargetKind::Simulated {
-        " (simulated board)"
-    } else {
-        ""
-    };
-    println!("{verdict}{sim}: report written to {}", dir.display());
+    println!(
+        "{}: report written to {}",
+        summary::verdict_word(report.verdict),
+        dir.display()
+    );
 }
