@@ -312,8 +312,8 @@ mod tests {
         parse(Path::new("t.yaml"), yaml.to_string())
     }
 
-    fn message(e: Box<ScenarioError>) -> String {
-        match *e {
+    fn message(yaml: &str) -> String {
+        match *parse_str(yaml).unwrap_err() {
             ScenarioError::Invalid {
                 location,
                 message,
@@ -350,26 +350,21 @@ mod tests {
 
     #[test]
     fn errors_point_at_the_line_and_field() {
-        let e = message(
-            parse_str("name: x\nsteps:\n  - echo: { rate: 5, duraton: 1s }\n").unwrap_err(),
-        );
+        let e = message("name: x\nsteps:\n  - echo: { rate: 5, duraton: 1s }\n");
         assert!(e.starts_with("t.yaml:3:"), "{e}");
         assert!(
             e.contains("unknown field `duraton`") && e.contains("did you mean `duration`?"),
             "{e}"
         );
-        let e = message(
-            parse_str("name: x\nsteps:\n  - echo: { rate: 5, duration: soon }\n").unwrap_err(),
-        );
+        let e = message("name: x\nsteps:\n  - echo: { rate: 5, duration: soon }\n");
         assert!(e.contains("`soon` is not a duration"), "{e}");
-        let e = message(parse_str("name: x\nsteps:\n  - ping: { size: 200 }\n").unwrap_err());
+        let e = message("name: x\nsteps:\n  - ping: { size: 200 }\n");
         assert!(e.contains("at most 125 bytes"), "{e}");
-        let e = message(parse_str("name: x\nsteps:\n  - wait: { duration: 1s }\n  - wait: { name: wait, duration: 1s }\n").unwrap_err());
-        assert!(e.contains("two steps are named `wait`"), "{e}");
         let e = message(
-            parse_str("name: x\ntarget: http://x\nsteps:\n  - wait: { duration: 1s }\n")
-                .unwrap_err(),
+            "name: x\nsteps:\n  - wait: { duration: 1s }\n  - wait: { name: wait, duration: 1s }\n",
         );
+        assert!(e.contains("two steps are named `wait`"), "{e}");
+        let e = message("name: x\ntarget: http://x\nsteps:\n  - wait: { duration: 1s }\n");
         assert!(e.contains("must start with ws:// or wss://"), "{e}");
     }
 }
