@@ -239,11 +239,17 @@ async fn run_steps(
                 progress.finish(&format!("failed: {why}"));
             }
         }
-        if rec.has_errors()
-            && let Err(e) = target.endpoint.connect(None, Duration::from_secs(2)).await
-        {
-            interruption = Some(format!("target lost after step `{name}`: {e}"));
-            break;
+        // A step that hit errors may mean the target is gone: check before going on.
+        if rec.has_errors() {
+            match target.endpoint.connect(None, Duration::from_secs(2)).await {
+                Ok((mut ws, _)) => {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+                }
+                Err(e) => {
+                    interruption = Some(format!("target lost after step `{name}`: {e}"));
+                    break;
+                }
+            }
         }
     }
     // Close the clients still open, politely and in parallel, bounded in time.
