@@ -399,8 +399,8 @@ fn ctrl_c_writes_an_incomplete_report() {
         }
     }
     std::thread::sleep(Duration::from_millis(800));
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+    let status = Command::new("sh")
+        .args(["-c", &format!("kill -INT {}", child.id())])
         .status()
         .unwrap();
     assert!(status.success());
