@@ -1,26 +1,82 @@
 //! Reports: the model (`report.json`) and its renderers.
+//!
+//! Data flows one way: `wsbench run` builds a [`model::Report`]; each renderer turns it
+//! into one file and computes no figure of its own; `report diff` reads two models back.
 
+pub mod diff;
+pub mod format;
+pub mod html;
+pub mod json;
+pub mod junit;
+pub mod markdown;
 pub mod model;
+pub mod summary;
+pub mod svg;
+
+#[cfg(test)]
+pub(crate) mod sample;
 
 use std::path::{Path, PathBuf};
 
-use crate::exit::{CommandResult, Failure};
+use crate::exit::{CommandResult, Failure, Outcome};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ReportCommand {
-    /// Compare two reports and flag regressions.
+    /// Compare two reports and flag regressions (exit 1 when there are any).
+    ///
+    /// A is the baseline, B the newer run. Each is a report.json file or a report
+    /// folder. A change is a regression when the figure got worse in its own direction
+    /// (latency, loss and failures up; limits, throughput and free heap down) by more
+    /// than the tolerance and, for latency, by more than the latency floor.
     Diff {
-        a: std::path::PathBuf,
-        b: std::path::PathBuf,
+        /// The baseline report (report.json or its folder).
+        a: PathBuf,
+        /// The report to compare against the baseline.
+        b: PathBuf,
+        /// Relative change, in percent, that is treated as noise.
+        #[arg(long, default_value_t = 10.0, value_parser = non_negative)]
+        tolerance: f64,
+        /// Latency changes smaller than this many microseconds are treated as noise.
+        #[arg(long, default_value_t = 200.0, value_parser = non_negative)]
+        latency_floor_us: f64,
     },
 }
 
-pub fn main(_cmd: ReportCommand) -> CommandResult {
-    Err(Failure::usage(miette::miette!("wsbench report is not built yet")))
+fn non_negative(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("expected a number 0 or above, got `{s}`")),
+    }
+}
+
+pub fn main(cmd: ReportCommand) -> CommandResult {
+    match cmd {
+        ReportCommand::Diff {
+            a,
+            b,
+            tolerance,
+            latency_floor_us,
+        } => {
+            let old = json::read_report(&a).map_err(Failure::usage)?;
+            let new = json::read_report(&b).map_err(Failure::usage)?;
+            let tol = diff::Tolerance {
+                percent: tolerance,
+                latency_floor_us,
+            };
+            let result = diff::compare(&old, &new, tol);
+            print!("{}", diff::render(&result, &old, &new, tol));
+            if result.regressions().is_empty() {
+                Ok(Outcome::Success)
+            } else {
+                Ok(Outcome::ThresholdsFailed)
+            }
+        }
+    }
 }
 
 /// Writes every rendering of `report` into `dir` (created if missing) and returns the
-/// paths written. `serial_log` is the raw console text, when one was read.
+/// paths written: report.json, report.md, report.html, junit.xml and, when a serial
+/// console was read, serial.log (`serial_log` is its raw text).
 ///
 /// Contract used by `wsbench run`: renderers read only the model.
 pub fn write_report_dir(
@@ -29,14 +85,83 @@ pub fn write_report_dir(
     serial_log: Option<&str>,
 ) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
+    let files = [
+        (json::FILE_NAME, json::to_json(report)),
+        ("report.md", markdown::render(report)),
+        ("report.html", html::render(report)),
+        ("junit.xml", junit::render(report)),
+    ];
     let mut written = Vec::new();
-    let json = dir.join("report.json");
-    std::fs::write(&json, serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?)?;
-    written.push(json);
+    for (name, text) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, text)?;
+        written.push(path);
+    }
     if let Some(log) = serial_log {
         let path = dir.join("serial.log");
         std::fs::write(&path, log)?;
         written.push(path);
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run cut short before its first step still gives readable files.
+    #[test]
+    fn empty_interrupted_run_renders() {
+        let mut report = sample::sample_report();
+        report.steps.clear();
+        report.timeline.clear();
+        report.device = model::DeviceReport::default();
+        report.complete = false;
+        report.verdict = model::Verdict::Incomplete;
+        report.interruption = Some("target unreachable: connection refused".into());
+        report.thresholds.iter_mut().for_each(|t| {
+            t.actual = None;
+            t.passed = false;
+        });
+        let md = markdown::render(&report);
+        assert!(md.contains("No step ran."));
+        assert!(
+            md.contains("| **FAIL** | `exhaust.limit >= 7` | not measured |"),
+            "{md}"
+        );
+        assert!(md.contains("Device side not observed"));
+        let html = html::render(&report);
+        assert!(html.contains("No per-second timeline was recorded."));
+        assert!(!html.contains("<svg"));
+        let xml = junit::render(&report);
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let cases = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("testcase"))
+            .count();
+        assert_eq!(cases, 3 + 1, "three thresholds and the interrupted run");
+    }
+
+    #[test]
+    fn writes_every_rendering() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = sample::sample_report();
+        let written =
+            write_report_dir(&report, &dir.path().join("run"), Some("I (1) ws: ready\n")).unwrap();
+        let names: Vec<_> = written
+            .iter()
+            .map(|p| p.file_name().unwrap().to_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "report.json",
+                "report.md",
+                "report.html",
+                "junit.xml",
+                "serial.log"
+            ]
+        );
+        assert_eq!(json::read_report(&dir.path().join("run")).unwrap(), report);
+    }
 }

@@ -208,7 +208,9 @@ impl<P: Platform> Device<P> {
         }
         let link = &self.links[usize::from(id.slot)];
         let http = http_phase::handle_request(&mut reader, &mut writer, || self.status_page());
-        let timeout = self.platform.sleep_ms(self.config.request_timeout_ms);
+        let timeout = self
+            .platform
+            .sleep_ms(self.config.request_timeout_ms.max(1));
         let outcome = match select(http, select(timeout, link.stop.wait())).await {
             Either::First(outcome) => outcome,
             Either::Second(Either::First(())) => {

@@ -43,14 +43,16 @@ struct Partial {
     utf8_checked: usize,
 }
 
-/// A violation that ends the session with a close code.
-struct Violation {
-    code: u16,
-    what: String,
+/// What ends a session from the reader's side, short of a clean CLOSE.
+enum Violation {
+    /// EOF or a read error inside a frame: nothing more to say to the peer.
+    Lost,
+    /// The client broke the protocol: close with `code`.
+    Close { code: u16, what: String },
 }
 
 fn violation(code: u16, what: impl Into<String>) -> Violation {
-    Violation {
+    Violation::Close {
         code,
         what: what.into(),
     }
@@ -69,7 +71,9 @@ impl<P: Platform> Device<P> {
                 ReadEnd::Hangup => {}
                 ReadEnd::Closing => {
                     // The writer ends after the CLOSE; this only bounds a stalled write.
-                    self.platform.sleep_ms(self.config.write_timeout_ms).await;
+                    self.platform
+                        .sleep_ms(self.config.write_timeout_ms.max(1))
+                        .await;
                     self.end_session(id, EndReason::WriteTimeout, None);
                 }
             }
@@ -79,15 +83,17 @@ impl<P: Platform> Device<P> {
 
     async fn write_frames<W: Write>(&self, id: SessionId, link: &SessionLink, writer: &mut W) {
         loop {
-            let frame = match select(link.queue.receive(), link.stop.wait()).await {
-                Either::First(frame) => frame,
-                Either::Second(Stop::Purged) => Outgoing::close(Some(1001), "purged"),
+            // The stop comes first: a purged session gets its CLOSE without first
+            // draining a queue full of broadcasts.
+            let frame = match select(link.stop.wait(), link.queue.receive()).await {
+                Either::First(Stop::Purged) => Outgoing::close(Some(1001), "purged"),
+                Either::Second(frame) => frame,
             };
             let len = frame.bytes.len();
             let write = async {
                 writer.write_all(&frame.bytes).await.is_ok() && writer.flush().await.is_ok()
             };
-            let timeout = self.platform.sleep_ms(self.config.write_timeout_ms);
+            let timeout = self.platform.sleep_ms(self.config.write_timeout_ms.max(1));
             let written = match select(write, timeout).await {
                 Either::First(ok) => ok,
                 Either::Second(()) => {
@@ -217,8 +223,9 @@ impl<P: Platform> Device<P> {
                 dropped: done.dropped,
             });
         } else if run.interval_ms == 0 {
-            // Back to back, but let the writers drain between frames.
-            self.platform.sleep_ms(0).await;
+            // Back to back, but let the writers drain between frames (a zero sleep may
+            // not yield on every executor).
+            embassy_futures::yield_now().await;
         }
     }
 
@@ -256,19 +263,20 @@ impl<P: Platform> Device<P> {
     }
 
     async fn fail(&self, id: SessionId, link: &SessionLink, v: Violation) -> ReadEnd {
-        if v.code == 0 {
-            // Read error or EOF inside a frame.
-            self.end_session(id, EndReason::Eof, None);
-            return ReadEnd::Hangup;
-        }
+        let (code, what) = match v {
+            Violation::Lost => {
+                self.end_session(id, EndReason::Eof, None);
+                return ReadEnd::Hangup;
+            }
+            Violation::Close { code, what } => (code, what),
+        };
         self.log(&DeviceEvent::ProtocolError {
             id: id.number,
-            code: v.code,
-            what: v.what,
+            code,
+            what,
         });
-        self.end_session(id, EndReason::ProtocolError, Some(v.code));
-        self.reply(id, link, Outgoing::close(Some(v.code), ""))
-            .await;
+        self.end_session(id, EndReason::ProtocolError, Some(code));
+        self.reply(id, link, Outgoing::close(Some(code), "")).await;
         ReadEnd::Closing
     }
 
@@ -315,7 +323,7 @@ impl<P: Platform> Device<P> {
         if is_control {
             let mut payload = alloc::vec![0u8; len];
             if reader.read_exact(&mut payload).await.is_err() {
-                return Err(violation(0, "connection lost inside a frame"));
+                return Err(Violation::Lost);
             }
             FrameHeader::mask_with(&mut payload, Some(mask), 0);
             self.note_frame_received(id);
@@ -354,7 +362,7 @@ impl<P: Platform> Device<P> {
         while filled < len {
             let chunk = &mut p.data[start + filled..];
             let n = match reader.read(chunk).await {
-                Ok(0) | Err(_) => return Err(violation(0, "connection lost inside a frame")),
+                Ok(0) | Err(_) => return Err(Violation::Lost),
                 Ok(n) => n,
             };
             FrameHeader::mask_with(&mut chunk[..n], Some(mask), filled);

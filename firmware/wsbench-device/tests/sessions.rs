@@ -312,6 +312,50 @@ async fn modelled_heap_drops_per_session_and_remembers_its_minimum() {
 }
 
 #[tokio::test]
+async fn allocator_figures_are_reported_as_such() {
+    let figures = wsbench_device::HeapFigures {
+        free: 123_456,
+        min_free: 100_000,
+    };
+    let bench = Bench::with_heap(DeviceConfig::default(), Some(figures));
+    let mut ws = client(&bench).await;
+    let stats = ask(&mut ws, "!stats").await;
+    assert!(
+        stats.contains(
+            "\"free_heap\":123456,\"min_free_heap\":100000,\"heap_source\":\"allocator\""
+        ),
+        "{stats}"
+    );
+    bench.start_background();
+    bench
+        .wait_event("heap", |e| {
+            *e == DeviceEvent::Heap {
+                free: 123_456,
+                min_free: 100_000,
+                source: HeapSource::Allocator,
+            }
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn one_burst_at_a_time() {
+    let bench = Bench::quiet();
+    let mut ws = client(&bench).await;
+    bench.start_background();
+    let first = ask(&mut ws, "!burst 3 100 60000").await;
+    assert!(first.starts_with("!burst started id=1 "), "{first}");
+    // The first frame goes out at once; the next only after a minute.
+    let frame = next_text(&mut ws).await;
+    assert!(frame.starts_with("burst id=1 seq=1 "), "{frame}");
+    let second = ask(&mut ws, "!burst 3 100 0").await;
+    assert!(
+        second.starts_with("!error burst 1 is still running"),
+        "{second}"
+    );
+}
+
+#[tokio::test]
 async fn a_flood_of_connections_leaves_the_device_serving() {
     let bench = Bench::new(config(4, true));
     let mut streams = Vec::new();

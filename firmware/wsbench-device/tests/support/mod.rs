@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use embedded_io_adapters::tokio_1::FromTokio;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use wsbench_device::idf_log::{DeviceEvent, IdfLine};
-use wsbench_device::{Admission, Device, DeviceConfig, Platform, Transport};
+use wsbench_device::{Admission, Device, DeviceConfig, HeapFigures, Platform, Transport};
 
 /// Every await on the device's answer is bounded by this.
 pub const STEP: Duration = Duration::from_secs(5);
@@ -18,6 +18,8 @@ pub const STEP: Duration = Duration::from_secs(5);
 pub struct TestPlatform {
     boot: Instant,
     lines: Arc<Mutex<Vec<String>>>,
+    /// What `heap` reports: `None` = no allocator figures (the device uses its model).
+    pub heap: Option<HeapFigures>,
 }
 
 impl Platform for TestPlatform {
@@ -33,6 +35,10 @@ impl Platform for TestPlatform {
         }
     }
 
+    fn heap(&self) -> Option<HeapFigures> {
+        self.heap
+    }
+
     fn console(&self, line: &str) {
         self.lines.lock().unwrap().push(line.to_string());
     }
@@ -46,10 +52,16 @@ pub struct Bench {
 
 impl Bench {
     pub fn new(config: DeviceConfig) -> Bench {
+        Bench::with_heap(config, None)
+    }
+
+    /// A device whose platform reports `heap` as allocator figures.
+    pub fn with_heap(config: DeviceConfig, heap: Option<HeapFigures>) -> Bench {
         let lines = Arc::new(Mutex::new(Vec::new()));
         let platform = TestPlatform {
             boot: Instant::now(),
             lines: lines.clone(),
+            heap,
         };
         Bench {
             device: Arc::new(Device::new(config, platform)),

@@ -1,0 +1,590 @@
+//! `report.html`: one self-contained page (inline CSS and SVG, no script, no network)
+//! that opens from a CI artifact or an email attachment and reads the same offline.
+
+use std::fmt::Write;
+
+use super::format::{self, escape_markup as esc};
+use super::markdown::percentiles;
+use super::model::{Report, StepReport, StepStatus, TargetKind, Verdict};
+use super::summary::{self, SIMULATED_LABEL};
+use super::svg::{Band, LineChart, Series, XScale};
+
+/// Device events listed at most; the rest are in `report.json` and `serial.log`.
+const MAX_EVENTS: usize = 500;
+
+const SENT: &str = "#2563eb";
+const RECEIVED: &str = "#16a34a";
+const CONNECTIONS: &str = "#7c3aed";
+const ERRORS: &str = "#dc2626";
+const HEAP: &str = "#d97706";
+const LATENCY: &str = "#db2777";
+
+const STYLE: &str = r#"
+:root { color-scheme: light; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1f2937; margin: 0; background: #f3f4f6; }
+main { max-width: 1240px; margin: 0 auto; padding: 20px 24px 40px; }
+h1 { font-size: 26px; margin: 0 0 6px; }
+h2 { font-size: 19px; margin: 28px 0 10px; border-bottom: 1px solid #d1d5db; padding-bottom: 4px; }
+h3 { font-size: 16px; margin: 0 0 8px; }
+section, .step { background: #fff; border-radius: 8px; padding: 14px 18px; margin: 12px 0; box-shadow: 0 1px 2px rgba(0,0,0,.08); }
+.verdict { border-left: 10px solid; }
+.verdict.pass { border-color: #16a34a; } .verdict.fail { border-color: #dc2626; } .verdict.incomplete { border-color: #d97706; }
+.verdict h1 .word { letter-spacing: .04em; }
+.pass .word, .badge.pass { color: #15803d; } .fail .word, .badge.fail { color: #b91c1c; } .incomplete .word, .badge.other { color: #b45309; }
+.verdict ul { margin: 6px 0 0; padding-left: 20px; }
+.simulated { background: #fef3c7; border: 2px solid #d97706; color: #78350f; font-weight: 600; padding: 10px 14px; border-radius: 8px; margin: 12px 0; }
+table { border-collapse: collapse; width: 100%; margin: 6px 0 10px; }
+th, td { text-align: left; padding: 4px 10px; border-bottom: 1px solid #e5e7eb; vertical-align: top; }
+th { background: #f9fafb; font-weight: 600; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+table.narrow { width: auto; min-width: 420px; }
+table.facts th { width: 190px; background: none; }
+code, .line { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 12.5px; }
+.line { white-space: pre-wrap; word-break: break-all; }
+.badge { font-weight: 700; text-transform: uppercase; font-size: 12px; }
+.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(520px, 1fr)); gap: 12px; }
+.chart { width: 100%; height: auto; background: #fff; }
+.chart .ctitle { font-size: 14px; font-weight: 600; fill: #111827; }
+.chart .legend, .chart .tick, .chart .axis { font-size: 11px; fill: #4b5563; }
+.chart .blabel { font-size: 10.5px; fill: #6b7280; }
+.chart .empty { font-size: 14px; fill: #9ca3af; }
+.chart .grid { stroke: #e5e7eb; stroke-width: 1; }
+.chart .frame { fill: none; stroke: #9ca3af; stroke-width: 1; }
+.chart .band0 { fill: #eef2ff; } .chart .band1 { fill: #f5f3ff; }
+.muted { color: #6b7280; }
+ul.plain { margin: 4px 0; padding-left: 20px; }
+.errors li { color: #b91c1c; }
+.events { max-height: 560px; overflow-y: auto; border: 1px solid #e5e7eb; border-radius: 6px; }
+.events table { margin: 0; } .events th { position: sticky; top: 0; }
+tr.alarm td { background: #fef2f2; color: #991b1b; font-weight: 600; }
+footer { color: #6b7280; font-size: 12px; margin-top: 24px; }
+"#;
+
+pub fn render(report: &Report) -> String {
+    let mut h = String::new();
+    let verdict = summary::verdict_word(report.verdict);
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{verdict}: {} — wsbench report</title><style>{STYLE}</style></head><body><main>\n",
+        esc(&report.scenario.name)
+    );
+    header(&mut h, report);
+    thresholds(&mut h, report);
+    timeline(&mut h, report);
+    steps(&mut h, report);
+    device(&mut h, report);
+    if !report.errors.is_empty() {
+        h.push_str("<h2>Run errors</h2><section><ul class=\"plain errors\">");
+        for e in &report.errors {
+            let _ = write!(h, "<li>{}</li>", esc(e));
+        }
+        h.push_str("</ul></section>\n");
+    }
+    let _ = write!(
+        h,
+        "<footer>Written by {} {} from <code>report.json</code> (schema {}), the source of truth for every figure on this page.</footer>\n</main></body></html>\n",
+        esc(&report.tool.name),
+        esc(&report.tool.version),
+        report.schema_version
+    );
+    h
+}
+
+fn header(h: &mut String, r: &Report) {
+    let class = match r.verdict {
+        Verdict::Pass => "pass",
+        Verdict::Fail => "fail",
+        Verdict::Incomplete => "incomplete",
+    };
+    let _ = write!(
+        h,
+        "<section class=\"verdict {class}\"><h1><span class=\"word\">{}</span> · {}</h1><ul>",
+        summary::verdict_word(r.verdict),
+        esc(&r.scenario.name)
+    );
+    for reason in summary::verdict_reasons(r) {
+        let _ = write!(h, "<li>{}</li>", with_code_spans(&reason));
+    }
+    h.push_str("</ul></section>\n");
+    simulated_label(h, r);
+    h.push_str("<section><table class=\"facts\">");
+    let mut row = |k: &str, v: String| {
+        let _ = write!(h, "<tr><th>{k}</th><td>{v}</td></tr>");
+    };
+    row("Target", esc(&summary::target_line(&r.target)));
+    row("Target chosen", esc(&r.target.selected_because));
+    row(
+        "Scenario",
+        format!(
+            "{} (<code>{}</code>)",
+            esc(&r.scenario.name),
+            esc(&r.scenario.file)
+        ),
+    );
+    if let Some(d) = &r.scenario.description {
+        row("Description", esc(d));
+    }
+    row(
+        "Scenario sha256",
+        format!("<code>{}</code>", esc(&r.scenario.sha256)),
+    );
+    row("Run id", format!("<code>{}</code>", esc(&r.run_id)));
+    row("Started", esc(&r.started_at));
+    row("Duration", format::duration_ms(r.duration_ms));
+    row(
+        "Tool",
+        format!("{} {}", esc(&r.tool.name), esc(&r.tool.version)),
+    );
+    h.push_str("</table></section>\n");
+}
+
+/// Escaped text where `backticked` parts become `<code>`, as in the markdown report.
+fn with_code_spans(text: &str) -> String {
+    let escaped = esc(text);
+    let parts: Vec<&str> = escaped.split('`').collect();
+    if parts.len().is_multiple_of(2) {
+        return escaped;
+    }
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, part)| {
+            if i % 2 == 1 {
+                format!("<code>{part}</code>")
+            } else {
+                part.to_string()
+            }
+        })
+        .collect()
+}
+
+fn simulated_label(h: &mut String, r: &Report) {
+    if r.target.kind == TargetKind::Simulated {
+        let _ = writeln!(h, "<div class=\"simulated\">{}</div>", esc(SIMULATED_LABEL));
+    }
+}
+
+fn thresholds(h: &mut String, r: &Report) {
+    h.push_str("<h2>Thresholds</h2><section>");
+    if r.thresholds.is_empty() {
+        h.push_str("<p class=\"muted\">No thresholds in this scenario: the verdict rests on the steps alone.</p>");
+    } else {
+        h.push_str("<table><tr><th>Result</th><th>Threshold</th><th class=\"num\">Measured</th><th>Detail</th></tr>");
+        for t in &r.thresholds {
+            let measured = match t.actual {
+                Some(v) => format::value_in_unit(v, &t.unit),
+                None => "not measured".to_string(),
+            };
+            let (class, word) = if t.passed {
+                ("pass", "pass")
+            } else {
+                ("fail", "fail")
+            };
+            let _ = write!(
+                h,
+                "<tr><td class=\"badge {class}\">{word}</td><td><code>{}</code></td><td class=\"num\">{}</td><td>{}</td></tr>",
+                esc(&t.expression),
+                esc(&measured),
+                esc(&t.message)
+            );
+        }
+        h.push_str("</table>");
+    }
+    h.push_str("</section>\n");
+}
+
+fn step_bands(r: &Report) -> Vec<Band> {
+    r.steps
+        .iter()
+        .map(|s| Band {
+            start: s.started_ms as f64 / 1000.0,
+            end: (s.started_ms + s.duration_ms) as f64 / 1000.0,
+            label: s.name.clone(),
+        })
+        .collect()
+}
+
+fn timeline(h: &mut String, r: &Report) {
+    h.push_str("<h2>Timeline</h2><section>");
+    simulated_label(h, r);
+    if r.timeline.is_empty() {
+        h.push_str("<p class=\"muted\">No per-second timeline was recorded.</p></section>\n");
+        return;
+    }
+    h.push_str("<p class=\"muted\">Per second since the run started; shaded spans are the steps.</p><div class=\"charts\">");
+    let per_second = |f: fn(&super::model::TimelineSecond) -> u64| -> Vec<(f64, f64)> {
+        r.timeline
+            .iter()
+            .map(|t| (f64::from(t.second), f(t) as f64))
+            .collect()
+    };
+    let count_format: fn(f64) -> String = |v| format::number(v, 1);
+    let chart = |title: &str, y_format: fn(f64) -> String, y_tick_unit: f64, series| LineChart {
+        title: title.to_string(),
+        x_label: "seconds since start".to_string(),
+        x_scale: XScale::Linear,
+        y_format,
+        y_tick_unit,
+        series,
+        bands: step_bands(r),
+    };
+    let throughput = chart(
+        "Messages per second",
+        count_format,
+        1.0,
+        vec![
+            Series {
+                name: "sent".into(),
+                color: SENT,
+                points: per_second(|t| t.messages_sent),
+            },
+            Series {
+                name: "received".into(),
+                color: RECEIVED,
+                points: per_second(|t| t.messages_received),
+            },
+        ],
+    );
+    h.push_str(&throughput.render());
+    let mut conn_series = vec![Series {
+        name: "open connections".into(),
+        color: CONNECTIONS,
+        points: per_second(|t| t.connections),
+    }];
+    if r.timeline.iter().any(|t| t.errors > 0) {
+        conn_series.push(Series {
+            name: "errors".into(),
+            color: ERRORS,
+            points: per_second(|t| t.errors),
+        });
+    }
+    h.push_str(&chart("Connections", count_format, 1.0, conn_series).render());
+    let latency: Vec<(f64, f64)> = r
+        .timeline
+        .iter()
+        .filter_map(|t| t.latency_p99_us.map(|v| (f64::from(t.second), v as f64)))
+        .collect();
+    if !latency.is_empty() {
+        let series = vec![Series {
+            name: "p99".into(),
+            color: LATENCY,
+            points: latency,
+        }];
+        h.push_str(&chart("Latency p99 per second", format::duration_us, 1.0, series).render());
+    }
+    let heap: Vec<(f64, f64)> = r
+        .timeline
+        .iter()
+        .filter_map(|t| t.heap_free_bytes.map(|v| (f64::from(t.second), v as f64)))
+        .collect();
+    if !heap.is_empty() {
+        let title = match r.device.heap_source.as_deref() {
+            Some("modelled") => "Free heap on the device (modelled, not measured)",
+            Some("allocator") => "Free heap on the device (allocator)",
+            _ => "Free heap on the device",
+        };
+        let series = vec![Series {
+            name: "free heap".into(),
+            color: HEAP,
+            points: heap,
+        }];
+        h.push_str(&chart(title, format::bytes, 1024.0, series).render());
+    }
+    h.push_str("</div></section>\n");
+}
+
+fn steps(h: &mut String, r: &Report) {
+    h.push_str("<h2>Steps</h2>");
+    if r.steps.is_empty() {
+        h.push_str("<section><p class=\"muted\">No step ran.</p></section>\n");
+        return;
+    }
+    h.push_str("<section><table><tr><th>Step</th><th>Kind</th><th>Status</th><th class=\"num\">Started at</th><th class=\"num\">Duration</th></tr>");
+    for s in &r.steps {
+        let _ = write!(
+            h,
+            "<tr><td><a href=\"#step-{id}\">{name}</a></td><td>{}</td><td class=\"badge {}\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            esc(&s.kind),
+            status_class(s.status),
+            summary::status_word(s.status),
+            format::duration_ms(s.started_ms),
+            format::duration_ms(s.duration_ms),
+            id = anchor(&s.name),
+            name = esc(&s.name),
+        );
+    }
+    h.push_str("</table></section>\n");
+    for s in &r.steps {
+        step(h, s);
+    }
+}
+
+fn status_class(status: StepStatus) -> &'static str {
+    match status {
+        StepStatus::Passed => "pass",
+        StepStatus::Failed => "fail",
+        StepStatus::Interrupted | StepStatus::Skipped => "other",
+    }
+}
+
+/// An id attribute value made of safe characters only.
+fn anchor(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn step(h: &mut String, s: &StepReport) {
+    let _ = write!(
+        h,
+        "<div class=\"step\" id=\"step-{}\"><h3>{} <span class=\"muted\">({})</span> · <span class=\"badge {}\">{}</span> <span class=\"muted\">at {} for {}</span></h3>",
+        anchor(&s.name),
+        esc(&s.name),
+        esc(&s.kind),
+        status_class(s.status),
+        summary::status_word(s.status),
+        format::duration_ms(s.started_ms),
+        format::duration_ms(s.duration_ms)
+    );
+    if !s.settings.is_null() && s.settings != serde_json::json!({}) {
+        let _ = write!(
+            h,
+            "<p>Settings: <code>{}</code></p>",
+            esc(&s.settings.to_string())
+        );
+    }
+    if !s.metrics.is_empty() {
+        h.push_str("<table class=\"narrow\"><tr><th>Metric</th><th class=\"num\">Value</th></tr>");
+        for (name, m) in &s.metrics {
+            let _ = write!(
+                h,
+                "<tr><td><code>{}.{}</code></td><td class=\"num\">{}</td></tr>",
+                esc(&s.name),
+                esc(name),
+                esc(&format::metric(m))
+            );
+        }
+        h.push_str("</table>");
+    }
+    if !s.distributions.is_empty() {
+        h.push_str("<table><tr><th>Distribution</th><th class=\"num\">Count</th><th class=\"num\">p50</th><th class=\"num\">p90</th><th class=\"num\">p99</th><th class=\"num\">p99.9</th><th class=\"num\">max</th></tr>");
+        for (name, d) in &s.distributions {
+            let _ = write!(
+                h,
+                "<tr><td><code>{}.{}</code></td><td class=\"num\">{}</td>",
+                esc(&s.name),
+                esc(name),
+                format::count(d.count)
+            );
+            for p in percentiles(d) {
+                let _ = write!(h, "<td class=\"num\">{}</td>", esc(&p));
+            }
+            h.push_str("</tr>");
+        }
+        h.push_str("</table><div class=\"charts\">");
+        for (name, d) in &s.distributions {
+            let points = if d.count == 0 {
+                Vec::new()
+            } else if d.percentile_curve.is_empty() {
+                // Without a curve, the summary percentiles still make a coarse chart.
+                vec![
+                    (0.0, d.min_us as f64),
+                    (50.0, d.p50_us as f64),
+                    (90.0, d.p90_us as f64),
+                    (99.0, d.p99_us as f64),
+                    (99.9, d.p999_us as f64),
+                    (100.0, d.max_us as f64),
+                ]
+            } else {
+                d.percentile_curve
+                    .iter()
+                    .map(|&(p, v)| (p, v as f64))
+                    .collect()
+            };
+            let chart = LineChart {
+                title: format!(
+                    "{}.{name} by percentile ({} samples)",
+                    s.name,
+                    format::count(d.count)
+                ),
+                x_label: "percentile (log scale of 1/(1-p))".to_string(),
+                x_scale: XScale::Percentile,
+                y_format: format::duration_us,
+                y_tick_unit: 1.0,
+                series: vec![Series {
+                    name: name.clone(),
+                    color: LATENCY,
+                    points,
+                }],
+                bands: vec![],
+            };
+            h.push_str(&chart.render());
+        }
+        h.push_str("</div>");
+    }
+    if !s.failures.is_empty() {
+        h.push_str(
+            "<table class=\"narrow\"><tr><th>Failure cause</th><th class=\"num\">Count</th></tr>",
+        );
+        for (cause, n) in &s.failures {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td class=\"num\">{}</td></tr>",
+                esc(cause),
+                format::count(*n)
+            );
+        }
+        h.push_str("</table>");
+    }
+    list(h, "Notes", &s.notes, "plain");
+    list(h, "Errors", &s.errors, "plain errors");
+    h.push_str("</div>\n");
+}
+
+fn list(h: &mut String, title: &str, items: &[String], class: &str) {
+    if items.is_empty() {
+        return;
+    }
+    let _ = write!(h, "<p><strong>{title}</strong></p><ul class=\"{class}\">");
+    for item in items {
+        let _ = write!(h, "<li>{}</li>", esc(item));
+    }
+    h.push_str("</ul>");
+}
+
+fn device(h: &mut String, r: &Report) {
+    let d = &r.device;
+    h.push_str("<h2>Device</h2><section>");
+    if !d.observed {
+        h.push_str("<p class=\"muted\">Device side not observed (no serial console was read).</p></section>\n");
+        return;
+    }
+    simulated_label(h, r);
+    let heap_note = match d.heap_source.as_deref() {
+        Some("modelled") => " (modelled, not measured)",
+        Some("allocator") => " (from the allocator)",
+        _ => "",
+    };
+    h.push_str("<table class=\"facts\">");
+    let _ = write!(h, "<tr><th>Reboots</th><td>{}</td></tr>", d.reboots);
+    let _ = write!(h, "<tr><th>Panics</th><td>{}</td></tr>", d.panics);
+    if let Some(min) = d.heap_free_min_bytes {
+        let _ = write!(
+            h,
+            "<tr><th>Lowest free heap</th><td>{}{heap_note}</td></tr>",
+            format::bytes(min as f64)
+        );
+    }
+    let _ = write!(
+        h,
+        "<tr><th>Events</th><td>{}</td></tr></table>",
+        format::count(d.events.len() as u64)
+    );
+    let listed: Vec<_> = d.events.iter().filter(|e| e.kind != "heap").collect();
+    if !listed.is_empty() {
+        // A scroll box keeps a long soak's events from burying the rest of the page.
+        h.push_str("<div class=\"events\"><table><tr><th class=\"num\">At</th><th>Event</th><th>Console line</th></tr>");
+        for e in listed.iter().take(MAX_EVENTS) {
+            let alarm = matches!(e.kind.as_str(), "panic" | "boot" | "reboot" | "error");
+            let _ = write!(
+                h,
+                "<tr{}><td class=\"num\">{}</td><td>{}</td><td class=\"line\">{}</td></tr>",
+                if alarm { " class=\"alarm\"" } else { "" },
+                format::duration_ms(e.at_ms),
+                esc(&e.kind),
+                esc(&e.line)
+            );
+        }
+        h.push_str("</table></div>");
+        if listed.len() > MAX_EVENTS {
+            let _ = write!(
+                h,
+                "<p class=\"muted\">{} more events in <code>report.json</code> and <code>serial.log</code>.</p>",
+                listed.len() - MAX_EVENTS
+            );
+        }
+    }
+    if d.events.len() > listed.len() {
+        h.push_str("<p class=\"muted\">Heap readings are left out of this list; they are charted on the timeline.</p>");
+    }
+    h.push_str("</section>\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::sample::sample_report;
+
+    #[test]
+    fn is_self_contained() {
+        let html = render(&sample_report());
+        for needle in [
+            "http://", "https://", "<script", "<link", "@import", "url(", "src=",
+        ] {
+            assert!(!html.contains(needle), "found {needle}");
+        }
+    }
+
+    #[test]
+    fn shows_verdict_label_thresholds_and_charts() {
+        let html = render(&sample_report());
+        assert!(html.contains("<span class=\"word\">FAIL</span>"));
+        assert!(html.contains(&esc(SIMULATED_LABEL)));
+        assert!(html.contains("<code>fanout.loss == 0</code>"));
+        assert!(html.contains("<li>threshold <code>fanout.loss == 0</code> failed"));
+        assert!(html.contains("<code>echo.latency.p99 &lt; 50ms</code>"));
+        // Two timeline charts, latency p99, heap, and one percentile chart per distribution.
+        assert_eq!(html.matches("<svg").count(), 4 + 5);
+        assert!(html.contains("Free heap on the device (modelled, not measured)"));
+        assert!(html.contains("echo.latency by percentile (2 998 samples)"));
+    }
+
+    #[test]
+    fn escapes_all_text() {
+        let mut report = sample_report();
+        report.scenario.name = "<script>alert(1)</script>".into();
+        report.steps[0].name = "a\"b<c>".into();
+        let html = render(&report);
+        assert!(!html.contains("<script>"));
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(html.contains("2 messages lost &lt;after&gt; the purge &amp; &#39;reconnect&#39;"));
+        assert!(html.contains("W (19000) ws: purge id=1 reason=lru &lt;oldest&gt;"));
+        assert!(!html.contains('\u{1b}'));
+        assert!(html.contains("id=\"step-a_b_c_\""));
+    }
+
+    #[test]
+    fn panics_stand_out_in_the_event_list() {
+        let mut report = sample_report();
+        report
+            .device
+            .events
+            .push(crate::report::model::DeviceEvent {
+                at_ms: 20_000,
+                kind: "panic".into(),
+                line: "Guru Meditation Error: Core  0 panic'ed (LoadProhibited)".into(),
+            });
+        let html = render(&report);
+        assert_eq!(html.matches("<tr class=\"alarm\">").count(), 1);
+        assert!(html.contains("Guru Meditation Error: Core  0 panic&#39;ed (LoadProhibited)"));
+    }
+
+    #[test]
+    fn board_report_has_no_simulated_label() {
+        let mut report = sample_report();
+        report.target.kind = TargetKind::Board;
+        report.device.heap_source = Some("allocator".into());
+        let html = render(&report);
+        assert!(!html.contains(&esc(SIMULATED_LABEL)));
+        assert!(html.contains("Free heap on the device (allocator)"));
+    }
+}

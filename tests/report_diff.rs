@@ -1,0 +1,233 @@
+//! `wsbench report diff` run as a user runs it: reports written by the real report
+//! writer into folders, the real binary, its output and exit code.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use wsbench::report::model::*;
+
+fn distribution(p50_us: u64) -> Distribution {
+    Distribution {
+        count: 3000,
+        min_us: p50_us / 2,
+        mean_us: p50_us as f64 * 1.1,
+        p50_us,
+        p90_us: p50_us * 3 / 2,
+        p99_us: p50_us * 2,
+        p999_us: p50_us * 3,
+        max_us: p50_us * 5,
+        percentile_curve: vec![
+            (0.0, p50_us / 2),
+            (50.0, p50_us),
+            (90.0, p50_us * 3 / 2),
+            (99.0, p50_us * 2),
+            (100.0, p50_us * 5),
+        ],
+    }
+}
+
+/// An echo-and-exhaust run on the simulated board, with the given echo p50 and limit.
+fn report(echo_p50_us: u64, limit: f64) -> Report {
+    let metric = |value: f64, unit: &str| Metric {
+        value,
+        unit: unit.to_string(),
+    };
+    let mut echo_metrics = BTreeMap::new();
+    echo_metrics.insert("sent".to_string(), metric(3000.0, "count"));
+    echo_metrics.insert("lost".to_string(), metric(0.0, "count"));
+    let mut exhaust_metrics = BTreeMap::new();
+    exhaust_metrics.insert("limit".to_string(), metric(limit, "count"));
+    let step = |name: &str, started_ms, metrics| StepReport {
+        name: name.to_string(),
+        kind: name.to_string(),
+        started_ms,
+        duration_ms: 5_000,
+        status: StepStatus::Passed,
+        settings: serde_json::json!({}),
+        metrics,
+        distributions: BTreeMap::new(),
+        failures: BTreeMap::new(),
+        notes: vec![],
+        errors: vec![],
+    };
+    let mut echo = step("echo", 0, echo_metrics);
+    echo.distributions
+        .insert("latency".to_string(), distribution(echo_p50_us));
+    let exhaust = step("exhaust", 5_000, exhaust_metrics);
+    let limit_held = limit >= 7.0;
+    Report {
+        schema_version: SCHEMA_VERSION,
+        tool: ToolInfo {
+            name: "wsbench".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        run_id: "20261121T080000Z-echo".into(),
+        started_at: "2026-11-21T08:00:00Z".into(),
+        duration_ms: 10_000,
+        target: TargetInfo {
+            kind: TargetKind::Simulated,
+            url: "ws://127.0.0.1:40000/ws".into(),
+            tls: false,
+            insecure: false,
+            trust: None,
+            selected_because: "--sim".into(),
+        },
+        scenario: ScenarioInfo {
+            name: "echo".into(),
+            file: "scenarios/echo.yaml".into(),
+            description: None,
+            sha256: "0a".repeat(32),
+        },
+        complete: true,
+        interruption: None,
+        verdict: if limit_held {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        },
+        steps: vec![echo, exhaust],
+        timeline: vec![TimelineSecond {
+            second: 0,
+            messages_sent: 300,
+            ..Default::default()
+        }],
+        device: DeviceReport {
+            observed: true,
+            heap_source: Some("modelled".into()),
+            ..Default::default()
+        },
+        thresholds: vec![ThresholdResult {
+            expression: "exhaust.limit >= 7".into(),
+            metric: "exhaust.limit".into(),
+            actual: Some(limit),
+            unit: "count".into(),
+            passed: limit_held,
+            message: format!("{limit} >= 7"),
+        }],
+        errors: vec![],
+    }
+}
+
+fn write(dir: &Path, name: &str, report: &Report) -> PathBuf {
+    let folder = dir.join(name);
+    wsbench::report::write_report_dir(report, &folder, None).expect("report written");
+    folder
+}
+
+fn diff(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = Command::new(env!("CARGO_BIN_EXE_wsbench"))
+        .args(["report", "diff"])
+        .args(args)
+        .output()
+        .expect("wsbench runs");
+    (
+        status.code().expect("exited normally"),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+#[test]
+fn identical_reports_exit_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(dir.path(), "a", &report(900, 7.0));
+    let b = write(dir.path(), "b", &report(900, 7.0));
+    let (code, out, err) = diff(&[a.as_os_str(), b.join("report.json").as_os_str()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("no regressions"), "{out}");
+    assert!(out.contains("echo.latency.p99"), "{out}");
+}
+
+#[test]
+fn slower_echo_and_lower_limit_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(dir.path(), "a", &report(900, 7.0));
+    let b = write(dir.path(), "b", &report(2_000, 4.0));
+    let (code, out, err) = diff(&[a.as_os_str(), b.as_os_str()]);
+    assert_eq!(code, 1, "{out}{err}");
+    let p99 = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("echo.latency.p99"))
+        .unwrap();
+    assert!(p99.contains("1.8 ms") && p99.contains("4 ms"), "{p99}");
+    assert!(
+        p99.contains("+122.2 %") && p99.ends_with("REGRESSION"),
+        "{p99}"
+    );
+    assert!(
+        out.contains("threshold `exhaust.limit >= 7` passed in A, failed in B"),
+        "{out}"
+    );
+    assert!(out.contains("note: verdict PASS in A, FAIL in B"), "{out}");
+}
+
+#[test]
+fn tolerance_flag_absorbs_noise() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(dir.path(), "a", &report(1_000, 7.0));
+    let b = write(dir.path(), "b", &report(1_300, 7.0));
+    let (code, out, _) = diff(&[a.as_os_str(), b.as_os_str()]);
+    assert_eq!(code, 1, "30 % slower is a regression by default: {out}");
+    let (code, out, _) = diff(&[
+        a.as_os_str(),
+        b.as_os_str(),
+        "--tolerance".as_ref(),
+        "50".as_ref(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("tolerance: 50 %"), "{out}");
+}
+
+#[test]
+fn different_scenario_and_target_are_noted() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(dir.path(), "a", &report(900, 7.0));
+    let mut board = report(900, 7.0);
+    board.target.kind = TargetKind::Board;
+    board.scenario.sha256 = "ff".repeat(32);
+    let b = write(dir.path(), "b", &board);
+    let (code, out, err) = diff(&[a.as_os_str(), b.as_os_str()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("note: scenarios differ"), "{out}");
+    assert!(
+        out.contains("note: targets differ: A ran on the simulated board, B on a board"),
+        "{out}"
+    );
+}
+
+#[test]
+fn unreadable_input_exits_2_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(dir.path(), "a", &report(900, 7.0));
+
+    let missing = dir.path().join("missing");
+    let (code, _, err) = diff(&[a.as_os_str(), missing.as_os_str()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("cannot read report") && err.contains("missing"),
+        "{err}"
+    );
+
+    let garbage = dir.path().join("garbage.json");
+    std::fs::write(&garbage, "not json at all").unwrap();
+    let (code, _, err) = diff(&[a.as_os_str(), garbage.as_os_str()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is not valid JSON (line 1"), "{err}");
+
+    let mut future = serde_json::to_value(report(900, 7.0)).unwrap();
+    future["schema_version"] = serde_json::json!(7);
+    let newer = dir.path().join("newer.json");
+    std::fs::write(&newer, future.to_string()).unwrap();
+    let (code, _, err) = diff(&[newer.as_os_str(), a.as_os_str()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("schema version 7"), "{err}");
+
+    let (code, _, err) = diff(&[a.as_os_str(), a.as_os_str(), "--tolerance=-5".as_ref()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("expected a number 0 or above"), "{err}");
+}
