@@ -128,6 +128,12 @@ impl SimBoard {
         self.ready_line.as_deref()
     }
 
+    /// The console itself: its master side (`Console::master_fd`) is where a reader of
+    /// what the host writes to the "UART" (a ROM-loader emulator) would sit.
+    pub fn console(&self) -> &Console {
+        &self.console
+    }
+
     /// Console lines lost because no reader kept up.
     pub fn console_dropped(&self) -> u64 {
         self.console.dropped()
