@@ -28,7 +28,9 @@ pub fn main(args: SimArgs) -> CommandResult {
         .build()
         .map_err(|e| Failure::unrunnable(miette::miette!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
-        let board = SimBoard::start(SimOptions::from(&args))
+        let options = SimOptions::from(&args);
+        options.validate().map_err(Failure::usage)?;
+        let board = SimBoard::start(options)
             .await
             .map_err(Failure::unrunnable)?;
         print_banner(&board, &args);
