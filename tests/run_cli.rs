@@ -614,3 +614,63 @@ fn fanout_by_message_runs_against_a_relaying_server() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(rep["steps"][2]["distributions"]["spread"]["count"], 20);
 }
+
+/// An echo server with a known esp_http_server fault: it drops TCP when a CLOSE arrives
+/// instead of answering with CLOSE.
+fn close_dropping_server() -> u16 {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            use futures_util::{SinkExt, StreamExt};
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap().port()).unwrap();
+            let stop = tokio::time::sleep(Duration::from_secs(30));
+            tokio::pin!(stop);
+            loop {
+                let (stream, _) = tokio::select! {
+                    a = listener.accept() => match a { Ok(a) => a, Err(_) => continue },
+                    _ = &mut stop => break,
+                };
+                tokio::spawn(async move {
+                    let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                        return;
+                    };
+                    while let Some(Ok(msg)) = ws.next().await {
+                        if msg.is_close() {
+                            return; // dropped before the queued CLOSE reply is written
+                        }
+                        if ws.send(msg).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+    });
+    rx.recv().unwrap()
+}
+
+#[test]
+fn churn_catches_a_server_that_does_not_answer_close() {
+    let port = close_dropping_server();
+    let file = write(
+        "close-dropper",
+        "name: closes\nsteps:\n  - churn: { cycles: 3 }\nthresholds: [\"churn.close_not_echoed == 0\"]\n",
+    );
+    let (out, rep) = run_scenario(
+        &file,
+        &["--target", &format!("ws://127.0.0.1:{port}/")],
+        "close-dropper-run",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(rep["steps"][0]["metrics"]["close_not_echoed"]["value"], 3.0);
+    assert!(
+        rep["steps"][0]["notes"]
+            .to_string()
+            .contains("3 of 3 CLOSE frames were not answered")
+    );
+}
