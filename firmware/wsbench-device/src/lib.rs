@@ -28,3 +28,4 @@ extern crate alloc;
 extern crate std;
 
 pub mod certs;
+pub mod config_record;
