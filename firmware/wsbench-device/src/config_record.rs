@@ -23,13 +23,17 @@
 //! u8   channel           1..=13, used in access-point mode
 //! u8   ssid length       then that many bytes of UTF-8: 1..=32
 //! u8   password length   then that many bytes of UTF-8: 0 (open) or 8..=63 (WPA2)
-//! u8   max ws sockets    1..=32
-//! u8   max wss sockets   0..=32 (0 turns wss off)
+//! u8   max open sockets  1..=32: sessions at once, ws and wss together
+//! u8   max tls sessions  0..=32: of those, how many may be TLS (0 turns wss off)
 //! u8   lru purge         0 = off, 1 = on
 //! u32  broadcast interval in ms (0 = off)
 //! u16  ws port           non-zero
 //! u16  wss port          non-zero, different from the ws port
 //! ```
+//!
+//! The socket limits follow the device crate's single session table: `max open sockets`
+//! counts every session, and `max tls sessions` caps how many of them are TLS, which is
+//! what the board's heap limits.
 //!
 //! In station mode the SSID and password are the network to join; in access-point mode
 //! they are the network the board creates. Flash that was never written reads as `0xFF`
@@ -86,10 +90,12 @@ pub struct DeviceSettings {
     pub password: String,
     /// Wi-Fi channel of the access point (1..=13); ignored in station mode.
     pub channel: u8,
-    /// Concurrent plain WebSocket sessions.
-    pub max_ws_sockets: u8,
-    /// Concurrent TLS WebSocket sessions (0 turns wss off).
-    pub max_wss_sockets: u8,
+    /// Sessions served at once, ws and wss together: esp_http_server's
+    /// `max_open_sockets`, the size of the device's one session table.
+    pub max_open_sockets: u8,
+    /// Of those, how many may be TLS at once (each costs about 38 KiB of heap on the
+    /// board); 0 turns wss off.
+    pub max_tls_sessions: u8,
     /// Close the least recently active session when a new one arrives and the table is full.
     pub lru_purge: bool,
     /// Period of the broadcast to every client, in ms (0 = off).
@@ -107,8 +113,8 @@ impl Default for DeviceSettings {
             ssid: String::from("ESP32-WS-Server"),
             password: String::from("password"),
             channel: 1,
-            max_ws_sockets: 7,
-            max_wss_sockets: 3,
+            max_open_sockets: 7,
+            max_tls_sessions: 2,
             lru_purge: true,
             broadcast_interval_ms: 5000,
             ws_port: 80,
@@ -202,11 +208,14 @@ impl DeviceSettings {
         if !(1..=13).contains(&self.channel) {
             return invalid("channel", "must be 1 to 13");
         }
-        if self.max_ws_sockets == 0 || self.max_ws_sockets > MAX_SOCKETS {
-            return invalid("max_ws_sockets", "must be 1 to 32");
+        if self.max_open_sockets == 0 || self.max_open_sockets > MAX_SOCKETS {
+            return invalid("max_open_sockets", "must be 1 to 32");
         }
-        if self.max_wss_sockets > MAX_SOCKETS {
-            return invalid("max_wss_sockets", "must be 0 to 32");
+        if self.max_tls_sessions > MAX_SOCKETS {
+            return invalid("max_tls_sessions", "must be 0 to 32");
+        }
+        if self.max_tls_sessions > self.max_open_sockets {
+            return invalid("max_tls_sessions", "must not exceed max_open_sockets");
         }
         if self.ws_port == 0 {
             return invalid("ws_port", "must not be 0");
@@ -237,8 +246,8 @@ impl DeviceSettings {
         out.extend_from_slice(self.ssid.as_bytes());
         out.push(self.password.len() as u8);
         out.extend_from_slice(self.password.as_bytes());
-        out.push(self.max_ws_sockets);
-        out.push(self.max_wss_sockets);
+        out.push(self.max_open_sockets);
+        out.push(self.max_tls_sessions);
         out.push(u8::from(self.lru_purge));
         out.extend_from_slice(&self.broadcast_interval_ms.to_le_bytes());
         out.extend_from_slice(&self.ws_port.to_le_bytes());
@@ -366,8 +375,8 @@ impl<'a> BodyReader<'a> {
         let channel = self.u8()?;
         let ssid = self.text("ssid")?;
         let password = self.text("password")?;
-        let max_ws_sockets = self.u8()?;
-        let max_wss_sockets = self.u8()?;
+        let max_open_sockets = self.u8()?;
+        let max_tls_sessions = self.u8()?;
         let lru_purge = match self.u8()? {
             0 => false,
             1 => true,
@@ -383,8 +392,8 @@ impl<'a> BodyReader<'a> {
             ssid,
             password,
             channel,
-            max_ws_sockets,
-            max_wss_sockets,
+            max_open_sockets,
+            max_tls_sessions,
             lru_purge,
             broadcast_interval_ms: self.u32()?,
             ws_port: self.u16()?,
@@ -404,8 +413,8 @@ mod tests {
             ssid: String::from("bench-lab"),
             password: String::from("correct horse battery"),
             channel: 6,
-            max_ws_sockets: 5,
-            max_wss_sockets: 2,
+            max_open_sockets: 5,
+            max_tls_sessions: 2,
             lru_purge: false,
             broadcast_interval_ms: 0,
             ws_port: 8080,
@@ -577,7 +586,11 @@ mod tests {
                 ..DeviceSettings::default()
             },
             DeviceSettings {
-                max_ws_sockets: 0,
+                max_tls_sessions: 8,
+                ..DeviceSettings::default()
+            },
+            DeviceSettings {
+                max_open_sockets: 0,
                 ..DeviceSettings::default()
             },
             DeviceSettings {
