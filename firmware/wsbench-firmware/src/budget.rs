@@ -22,8 +22,10 @@ pub const WSS_CAPACITY: usize = 4;
 /// session (or refuse the newcomer) as esp_http_server does, instead of the TCP handshake
 /// simply stalling.
 pub const WS_ACCEPTORS: usize = WS_CAPACITY + 1;
-/// See [`WS_ACCEPTORS`].
-pub const WSS_ACCEPTORS: usize = WSS_CAPACITY + 1;
+/// TLS acceptors: exactly the TLS cap, since each handshake already costs a TLS
+/// session's heap. A TLS client beyond the cap finds no listener and is reset; one that
+/// finds the (shared) session table full is admitted by purging, as on the ws port.
+pub const WSS_ACCEPTORS: usize = WSS_CAPACITY;
 
 /// TCP receive window per socket. Frames larger than this still pass, a window at a time.
 pub const TCP_RX_LEN: usize = 2048;
@@ -60,3 +62,13 @@ pub const TCP_KEEPALIVE_S: u64 = 10;
 pub const CONSOLE_QUEUE_LINES: usize = 32;
 /// Longest console line kept; longer ones are cut (the device's lines are far shorter).
 pub const CONSOLE_LINE_LEN: usize = 200;
+
+/// Largest message the device accepts (larger ones close the session with 1009). The
+/// device holds a message while its echo is queued, so a session can briefly need about
+/// twice this much heap; the C3's smaller heap gets the smaller limit.
+#[cfg(feature = "esp32c3")]
+pub const MAX_MESSAGE_LEN: usize = 8 * 1024;
+/// Largest message the device accepts: the device crate's default, as on the simulated
+/// board.
+#[cfg(feature = "esp32c6")]
+pub const MAX_MESSAGE_LEN: usize = 16 * 1024;

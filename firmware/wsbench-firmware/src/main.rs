@@ -11,6 +11,8 @@
 extern crate alloc;
 
 use esp_backtrace as _;
+// C functions MbedTLS needs that the ROM lacks on some chips (memchr on the C6).
+use tinyrlibc as _;
 
 mod budget;
 mod console;
@@ -41,7 +43,7 @@ use wsbench_device::config_record::{DeviceSettings, WifiMode};
 use wsbench_device::idf_log::Level;
 use wsbench_device::{Device, DeviceConfig};
 
-use crate::budget::{HEAP_MAIN_LEN, HEAP_RECLAIMED_LEN, STACK_SOCKETS};
+use crate::budget::{HEAP_MAIN_LEN, HEAP_RECLAIMED_LEN, MAX_MESSAGE_LEN, STACK_SOCKETS};
 use crate::listeners::{BoardDevice, Listening, Shared};
 use crate::platform::Board;
 
@@ -198,6 +200,7 @@ fn device_config(settings: &DeviceSettings, ip: String) -> DeviceConfig {
         max_open_sockets: u16::from(settings.max_open_sockets),
         lru_purge: settings.lru_purge,
         broadcast_interval_ms: settings.broadcast_interval_ms,
+        max_message_len: MAX_MESSAGE_LEN,
         ws_port: settings.ws_port,
         wss_port: if settings.max_tls_sessions > 0 {
             settings.wss_port
