@@ -35,7 +35,8 @@ pub async fn dhcp_server(stack: Stack<'static>, gateway: Ipv4Addr) -> ! {
             .await;
         match bound {
             Ok(mut socket) => {
-                if let Err(e) = io::server::run(&mut server, &options, &mut socket, &mut packet).await
+                if let Err(e) =
+                    io::server::run(&mut server, &options, &mut socket, &mut packet).await
                 {
                     console::log(
                         Level::Warn,

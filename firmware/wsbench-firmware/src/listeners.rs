@@ -8,7 +8,7 @@ use core::pin::pin;
 use core::task::Poll;
 
 use embassy_net::tcp::TcpSocket;
-use embassy_net::{IpEndpoint, IpAddress, Stack};
+use embassy_net::{IpAddress, IpEndpoint, Stack};
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use embassy_time::{Duration, Timer, with_timeout};

@@ -49,6 +49,20 @@ use crate::platform::Board;
 
 esp_bootloader_esp_idf::esp_app_desc!();
 
+/// Spawns a task. The pools are sized in [`budget`] for the counts the settings allow,
+/// so a full pool is a build defect: reported on the console, never a panic.
+macro_rules! spawn {
+    ($spawner:expr, $task:expr) => {
+        match $task {
+            Ok(token) => $spawner.spawn(token),
+            Err(_) => console::log(
+                Level::Error,
+                &concat!("task_spawn_failed task=\"", stringify!($task), "\""),
+            ),
+        }
+    };
+}
+
 /// The access point's address, as in the ESP-IDF example.
 const AP_ADDRESS: Ipv4Addr = Ipv4Addr::new(192, 168, 4, 1);
 
@@ -77,12 +91,17 @@ async fn main(spawner: Spawner) -> ! {
     let uart_tx_pin = peripherals.GPIO21;
     #[cfg(feature = "esp32c6")]
     let uart_tx_pin = peripherals.GPIO16;
-    match UartTx::new(peripherals.UART0, uart::Config::default()) {
-        Ok(tx) => spawner.spawn(console::uart_writer(tx.with_tx(uart_tx_pin).into_async()).unwrap()),
-        Err(_) => {} // no UART console; USB-Serial-JTAG below still works
+    // Without UART0 the USB-Serial-JTAG console below still works.
+    if let Ok(tx) = UartTx::new(peripherals.UART0, uart::Config::default()) {
+        spawn!(
+            spawner,
+            console::uart_writer(tx.with_tx(uart_tx_pin).into_async())
+        );
     }
-    let (_, jtag_tx) = UsbSerialJtag::new(peripherals.USB_DEVICE).into_async().split();
-    spawner.spawn(console::jtag_writer(jtag_tx).unwrap());
+    let (_, jtag_tx) = UsbSerialJtag::new(peripherals.USB_DEVICE)
+        .into_async()
+        .split();
+    spawn!(spawner, console::jtag_writer(jtag_tx));
 
     let boot = settings::load(&mut FlashStorage::new(peripherals.FLASH));
     for warning in &boot.warnings {
@@ -113,10 +132,7 @@ async fn main(spawner: Spawner) -> ! {
                 dns_servers: Default::default(),
             }),
         ),
-        WifiMode::Station => (
-            Interface::station(),
-            NetConfig::dhcpv4(Default::default()),
-        ),
+        WifiMode::Station => (Interface::station(), NetConfig::dhcpv4(Default::default())),
     };
     let (stack, runner) = embassy_net::new(
         interface,
@@ -124,13 +140,13 @@ async fn main(spawner: Spawner) -> ! {
         STACK_RESOURCES.init(StackResources::new()),
         seed,
     );
-    spawner.spawn(net_runner(runner).unwrap());
+    spawn!(spawner, net_runner(runner));
     match settings.wifi_mode {
         WifiMode::AccessPoint => {
-            spawner.spawn(wifi::access_point_keeper(controller).unwrap());
-            spawner.spawn(dhcp::dhcp_server(stack, AP_ADDRESS).unwrap());
+            spawn!(spawner, wifi::access_point_keeper(controller));
+            spawn!(spawner, dhcp::dhcp_server(stack, AP_ADDRESS));
         }
-        WifiMode::Station => spawner.spawn(wifi::station_keeper(controller).unwrap()),
+        WifiMode::Station => spawn!(spawner, wifi::station_keeper(controller)),
     }
 
     let ip = match embassy_time::with_timeout(READY_WAIT, stack.wait_config_up()).await {
@@ -145,8 +161,9 @@ async fn main(spawner: Spawner) -> ! {
         }
     };
 
-    let device: &'static BoardDevice = DEVICE.init(Device::new(device_config(&settings, ip), Board));
-    spawner.spawn(device_background(device).unwrap());
+    let device: &'static BoardDevice =
+        DEVICE.init(Device::new(device_config(&settings, ip), Board));
+    spawn!(spawner, device_background(device));
 
     let shared = Shared {
         stack,
@@ -155,21 +172,24 @@ async fn main(spawner: Spawner) -> ! {
     };
     let ws_acceptors = usize::from(settings.max_open_sockets) + 1;
     for _ in 0..ws_acceptors {
-        spawner.spawn(listeners::ws_acceptor(shared, settings.ws_port).unwrap());
+        spawn!(spawner, listeners::ws_acceptor(shared, settings.ws_port));
     }
     let mut wss_acceptors = usize::from(settings.max_tls_sessions);
     if wss_acceptors > 0 {
         match start_tls(peripherals.RNG, peripherals.ADC1) {
             Ok((tls, credentials)) => {
                 for _ in 0..wss_acceptors {
-                    spawner.spawn(
+                    spawn!(
+                        spawner,
                         listeners::wss_acceptor(shared, settings.wss_port, tls, credentials)
-                            .unwrap(),
                     );
                 }
             }
             Err(what) => {
-                console::log(Level::Error, &format_args!("tls_unavailable what=\"{what}\""));
+                console::log(
+                    Level::Error,
+                    &format_args!("tls_unavailable what=\"{what}\""),
+                );
                 wss_acceptors = 0;
             }
         }
@@ -183,7 +203,10 @@ async fn main(spawner: Spawner) -> ! {
     if LISTENING.count() < expected {
         console::log(
             Level::Warn,
-            &format_args!("listeners_missing listening={} expected={expected}", LISTENING.count()),
+            &format_args!(
+                "listeners_missing listening={} expected={expected}",
+                LISTENING.count()
+            ),
         );
     }
     device.announce_ready();
@@ -225,7 +248,13 @@ fn address_of(stack: &embassy_net::Stack<'_>) -> String {
 fn start_tls(
     rng: esp_hal::peripherals::RNG<'static>,
     adc: esp_hal::peripherals::ADC1<'static>,
-) -> Result<(mbedtls_rs::TlsReference<'static>, &'static Credentials<'static>), &'static str> {
+) -> Result<
+    (
+        mbedtls_rs::TlsReference<'static>,
+        &'static Credentials<'static>,
+    ),
+    &'static str,
+> {
     // Keeps the ADC entropy source on for the life of the firmware.
     let source = esp_hal::rng::TrngSource::new(rng, adc);
     core::mem::forget(source);

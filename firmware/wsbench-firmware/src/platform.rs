@@ -1,8 +1,6 @@
 //! The device crate's view of the board: embassy-time for the clock and waits, esp-alloc
 //! for heap figures, the console queue for log lines.
 
-use core::future::Future;
-
 use embassy_time::{Instant, Timer};
 use wsbench_device::{HeapFigures, Platform};
 
@@ -17,13 +15,11 @@ impl Platform for Board {
         Instant::now().as_micros()
     }
 
-    fn sleep_ms(&self, ms: u32) -> impl Future<Output = ()> {
-        async move {
-            if ms == 0 {
-                embassy_futures::yield_now().await;
-            } else {
-                Timer::after_millis(u64::from(ms)).await;
-            }
+    async fn sleep_ms(&self, ms: u32) {
+        if ms == 0 {
+            embassy_futures::yield_now().await;
+        } else {
+            Timer::after_millis(u64::from(ms)).await;
         }
     }
 

@@ -45,7 +45,12 @@ pub fn load(flash: &mut FlashStorage<'_>) -> BootSettings {
             DeviceSettings::default()
         }
     };
-    clamp(&mut settings.max_open_sockets, WS_CAPACITY, "max_open_sockets", &mut warnings);
+    clamp(
+        &mut settings.max_open_sockets,
+        WS_CAPACITY,
+        "max_open_sockets",
+        &mut warnings,
+    );
     clamp(
         &mut settings.max_tls_sessions,
         WSS_CAPACITY.min(usize::from(settings.max_open_sockets)),

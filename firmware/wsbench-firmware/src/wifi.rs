@@ -19,8 +19,8 @@ pub struct RadioConfigError(pub &'static str);
 
 /// The radio configuration for `settings`.
 pub fn radio_config(settings: &DeviceSettings) -> Result<Config, RadioConfigError> {
-    let ssid =
-        Ssid::try_from(settings.ssid.as_str()).map_err(|_| RadioConfigError("ssid not accepted"))?;
+    let ssid = Ssid::try_from(settings.ssid.as_str())
+        .map_err(|_| RadioConfigError("ssid not accepted"))?;
     let auth = if settings.password.is_empty() {
         AuthenticationMethodConfig::Open
     } else {
