@@ -57,7 +57,7 @@ for entry in "${CHIPS[@]}"; do
   echo "build-dist: building $chip ($target)" >&2
   (cd "$FW_DIR" && cargo build --release --locked -p wsbench-firmware --target "$target" --features "$chip")
   elf=$CARGO_TARGET_DIR/$target/release/wsbench-firmware
-  "$ESPFLASH" save-image --chip "$chip" --merge --skip-padding --flash-size "$FLASH_SIZE" \
+  "$ESPFLASH" save-image --skip-update-check --chip "$chip" --merge --skip-padding --flash-size "$FLASH_SIZE" \
     --partition-table "$FW_DIR/partitions.csv" "$elf" "$scratch/$chip-merged.bin" >&2
   rm -rf "${OUT_DIR:?}/$chip"
   mkdir -p "$OUT_DIR/$chip"

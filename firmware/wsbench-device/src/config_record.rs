@@ -44,8 +44,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
-/// Flash offset of the settings record: a 4 KiB data partition (`wsbench_cfg`, type data,
-/// subtype 0x40) placed here by the bundled partition table. The CLI writes the record
+/// Flash offset of the settings record: a 4 KiB partition (`wsbench_cfg`, custom type 0x40,
+/// subtype 0) placed here by the bundled partition table. The CLI writes the record
 /// here; the firmware reads it from here.
 pub const FLASH_OFFSET: u32 = 0xE000;
 
