@@ -7,11 +7,11 @@ use core::future::{Future, poll_fn};
 use core::pin::pin;
 use core::task::Poll;
 
-use embassy_net::tcp::TcpSocket;
+use embassy_net::tcp::{State, TcpSocket};
 use embassy_net::{IpAddress, IpEndpoint, Stack};
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
-use embassy_time::{Duration, Timer, with_timeout};
+use embassy_time::{Duration, Instant, Timer, with_timeout};
 use mbedtls_rs::{Credentials, ServerSessionConfig, Session, SessionConfig, TlsReference};
 use wsbench_device::{Admission, Device, Peer, Transport};
 
@@ -167,11 +167,15 @@ fn to_peer(endpoint: IpEndpoint) -> Option<Peer> {
     }
 }
 
-/// Closes gracefully (FIN after what is queued), waiting at most a second, then aborts
-/// so the socket can listen again at once.
+/// Closes gracefully: FIN after what is queued, then up to a second for the peer to
+/// finish its side; a peer that has vanished is reset after that, so the socket can
+/// listen again.
 async fn finish(socket: &mut TcpSocket<'_>) {
     socket.close();
     let _ = with_timeout(Duration::from_secs(1), socket.flush()).await;
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while !matches!(socket.state(), State::Closed | State::TimeWait) && Instant::now() < deadline {
+        Timer::after_millis(10).await;
+    }
     socket.abort();
-    let _ = with_timeout(Duration::from_millis(200), socket.flush()).await;
 }

@@ -25,7 +25,7 @@ pub fn load(flash: &mut FlashStorage<'_>) -> BootSettings {
         Ok(()) => config_record::decode(&region),
         Err(e) => {
             warnings.push(format!(
-                "settings: reason=flash_read_failed offset={:#x} error={e:?} using=defaults",
+                "settings_default reason=flash_read_failed offset={:#x} error=\"{e:?}\"",
                 config_record::FLASH_OFFSET
             ));
             Ok(DeviceSettings::default())
@@ -39,7 +39,7 @@ pub fn load(flash: &mut FlashStorage<'_>) -> BootSettings {
                 _ => "corrupt",
             };
             warnings.push(format!(
-                "settings: reason={reason} offset={:#x} detail=\"{e}\" using=defaults",
+                "settings_default reason={reason} offset={:#x} detail=\"{e}\"",
                 config_record::FLASH_OFFSET
             ));
             DeviceSettings::default()
@@ -63,7 +63,7 @@ pub fn load(flash: &mut FlashStorage<'_>) -> BootSettings {
 fn clamp(value: &mut u8, capacity: usize, field: &str, warnings: &mut Vec<String>) {
     if usize::from(*value) > capacity {
         warnings.push(format!(
-            "settings: reason=over_capacity field={field} requested={} capacity={capacity}",
+            "settings_limited field={field} requested={} capacity={capacity}",
             *value
         ));
         *value = capacity as u8;
