@@ -63,12 +63,20 @@ pub const CONSOLE_QUEUE_LINES: usize = 32;
 /// Longest console line kept; longer ones are cut (the device's lines are far shorter).
 pub const CONSOLE_LINE_LEN: usize = 200;
 
-/// Largest message the device accepts (larger ones close the session with 1009). The
-/// device holds a message while its echo is queued, so a session can briefly need about
-/// twice this much heap; the C3's smaller heap gets the smaller limit.
+/// Largest message the device accepts (larger ones close the session with 1009). With
+/// [`MAX_QUEUED_BYTES`] it bounds a session's heap: one message being read plus what is
+/// queued to it. The C3's smaller heap gets the smaller limits.
 #[cfg(feature = "esp32c3")]
 pub const MAX_MESSAGE_LEN: usize = 8 * 1024;
 /// Largest message the device accepts: the device crate's default, as on the simulated
 /// board.
 #[cfg(feature = "esp32c6")]
 pub const MAX_MESSAGE_LEN: usize = 16 * 1024;
+
+/// Bytes queued to one session before its replies wait and broadcasts to it are dropped
+/// (counted by the device), so a client that reads slowly cannot exhaust the heap.
+#[cfg(feature = "esp32c3")]
+pub const MAX_QUEUED_BYTES: usize = 8 * 1024;
+/// Bytes queued to one session: the device crate's default, as on the simulated board.
+#[cfg(feature = "esp32c6")]
+pub const MAX_QUEUED_BYTES: usize = 16 * 1024;
