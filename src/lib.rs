@@ -4,6 +4,7 @@
 //! → one recorder (client samples and device events on one timeline) → thresholds →
 //! `Report` → renderers.
 
+pub mod bundled_firmware;
 pub mod cli;
 pub mod client;
 pub mod exit;

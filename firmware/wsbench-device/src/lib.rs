@@ -38,6 +38,7 @@ extern crate std;
 pub mod certs;
 pub mod command;
 pub mod config;
+pub mod config_record;
 mod device;
 pub mod heap_model;
 mod http_phase;
