@@ -423,7 +423,7 @@ mod tests {
     }
 
     /// Re-seals a hand-edited record so only the edited field is wrong, not the CRC.
-    fn reseal(record: &mut Vec<u8>) {
+    fn reseal(record: &mut [u8]) {
         let crc_at = record.len() - CRC_LEN;
         let crc = crc32(&record[..crc_at]);
         record[crc_at..].copy_from_slice(&crc.to_le_bytes());
