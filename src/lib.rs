@@ -10,3 +10,6 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod sim;
+pub mod client;
+pub mod recorder;
+pub mod steps;

@@ -1,15 +1,63 @@
-//! Scenario files: format, validation, JSON Schema.
+//! Scenario files: format, validation, JSON Schema, metric namespace and thresholds.
 
-use crate::exit::{CommandResult, Failure};
+mod load;
+pub mod metrics;
+pub mod model;
+mod suggest;
+pub mod threshold;
+
+pub use load::{LoadedScenario, ScenarioError, load, parse, step_names};
+
+use crate::exit::{CommandResult, Failure, Outcome};
+
+/// Smallest echo payload: the sequence header every echo message carries.
+pub const ECHO_MIN_SIZE: u32 = 24;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ScenarioCommand {
     /// Validate scenario files without running them.
-    Check { files: Vec<std::path::PathBuf> },
+    Check {
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
     /// Print the JSON Schema of the scenario format (for editors).
     Schema,
 }
 
-pub fn main(_cmd: ScenarioCommand) -> CommandResult {
-    Err(Failure::usage(miette::miette!("wsbench scenario is not built yet")))
+pub fn main(cmd: ScenarioCommand) -> CommandResult {
+    match cmd {
+        ScenarioCommand::Schema => {
+            let schema = schemars::schema_for!(model::Scenario);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema).map_err(|e| Failure::unrunnable(miette::miette!("{e}")))?
+            );
+            Ok(Outcome::Success)
+        }
+        ScenarioCommand::Check { files } => {
+            let mut first_err = None;
+            for f in &files {
+                match load(f) {
+                    Ok(s) => println!(
+                        "{}: ok ({} steps, {} thresholds)",
+                        f.display(),
+                        s.scenario.steps.len(),
+                        s.thresholds.len()
+                    ),
+                    Err(e) => {
+                        let report = miette::Report::new(e);
+                        if first_err.is_none() {
+                            first_err = Some(report);
+                        } else {
+                            eprintln!("{report:?}");
+                        }
+                    }
+                }
+            }
+            match first_err {
+                None => Ok(Outcome::Success),
+                Some(r) => Err(Failure::usage(r)),
+            }
+        }
+    }
 }

@@ -1,10 +1,81 @@
-//! `wsbench sim`: the simulated board.
+//! `wsbench sim`: the simulated board. The device crate's protocol logic bound to tokio
+//! sockets on 127.0.0.1 (rustls for wss), with its serial console on a pseudo-terminal.
+//!
+//! Data flows one way: listeners accept → the device serves → the device's log lines go
+//! through the platform to the console (pty, subscribers, stdout). This module only
+//! binds; protocol behaviour belongs to `wsbench-device`.
 
-use crate::exit::{CommandResult, Failure};
+mod board;
+mod console;
+mod error;
+mod listener;
+mod options;
+mod platform;
+mod tls;
 
-#[derive(Debug, clap::Args)]
-pub struct SimArgs {}
+pub use board::SimBoard;
+pub use console::Console;
+pub use error::SimError;
+pub use options::{ConsoleTarget, SimArgs, SimOptions};
+pub use platform::{HOST_TAG, SimPlatform};
 
-pub fn main(_args: SimArgs) -> CommandResult {
-    Err(Failure::usage(miette::miette!("wsbench sim is not built yet")))
+use crate::exit::{CommandResult, Failure, Outcome};
+
+/// Runs `wsbench sim` until Ctrl-C (or SIGTERM).
+pub fn main(args: SimArgs) -> CommandResult {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::unrunnable(miette::miette!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async {
+        let board = SimBoard::start(SimOptions::from(&args))
+            .await
+            .map_err(Failure::unrunnable)?;
+        print_banner(&board, &args);
+        wait_for_stop().await;
+        println!("wsbench sim: stopping the simulated board");
+        board.shutdown().await;
+        Ok(Outcome::Success)
+    })
+}
+
+fn print_banner(board: &SimBoard, args: &SimArgs) {
+    let console = board
+        .console_path()
+        .map_or_else(|| "(none)".to_owned(), |p| p.display().to_string());
+    let purge = if args.no_purge { "off (refuse)" } else { "on" };
+    let broadcast = match args.broadcast_ms {
+        0 => "off".to_owned(),
+        ms => format!("every {ms} ms"),
+    };
+    println!(
+        "wsbench sim: simulated board (the device's protocol logic on this host, not a board)"
+    );
+    println!("  ws:      {}", board.ws_url());
+    println!(
+        "  wss:     {}  (development certificate: firmware/certs/dev-cert.pem)",
+        board.wss_url()
+    );
+    println!("  console: {console}  (serial console, raw mode)");
+    println!(
+        "  limits:  max sockets {}, LRU purge {purge}, broadcast {broadcast}, max message {} bytes",
+        args.max_sockets, args.max_message
+    );
+    println!("  note:    heap figures are modelled (per-session costs), not measured on a board");
+    println!("Press Ctrl-C to stop.");
+}
+
+async fn wait_for_stop() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

@@ -1,0 +1,54 @@
+//! Frames as the device writes them (server frames are never masked), encoded once with
+//! edge-ws's header serializer so a broadcast can share the bytes between sessions.
+
+use alloc::vec::Vec;
+use edge_ws::{FrameHeader, FrameType};
+
+/// One frame ready to be written to a session.
+#[derive(Clone, Debug)]
+pub(crate) struct Outgoing {
+    /// Header and payload.
+    pub bytes: Vec<u8>,
+    /// A CLOSE frame: the session's writer ends after writing it.
+    pub is_close: bool,
+}
+
+impl Outgoing {
+    /// A complete (final, unfragmented) frame of `frame_type` carrying `payload`.
+    pub fn frame(frame_type: FrameType, payload: &[u8]) -> Outgoing {
+        let header = FrameHeader {
+            frame_type,
+            payload_len: payload.len() as u64,
+            mask_key: None,
+        };
+        let mut bytes = Vec::with_capacity(header.serialized_len() + payload.len());
+        bytes.resize(header.serialized_len(), 0);
+        // The buffer is exactly serialized_len() long, the one case serialize rejects.
+        let written = header.serialize(&mut bytes).unwrap_or(0);
+        bytes.truncate(written);
+        bytes.extend_from_slice(payload);
+        Outgoing {
+            bytes,
+            is_close: matches!(frame_type, FrameType::Close),
+        }
+    }
+
+    /// A text frame.
+    pub fn text(text: &str) -> Outgoing {
+        Outgoing::frame(FrameType::Text(false), text.as_bytes())
+    }
+
+    /// A CLOSE frame with `code` (none: empty payload) and a reason of at most 123 bytes.
+    pub fn close(code: Option<u16>, reason: &str) -> Outgoing {
+        let mut payload = Vec::with_capacity(2 + reason.len());
+        if let Some(code) = code {
+            payload.extend_from_slice(&code.to_be_bytes());
+            let mut end = reason.len().min(123);
+            while !reason.is_char_boundary(end) {
+                end -= 1;
+            }
+            payload.extend_from_slice(&reason.as_bytes()[..end]);
+        }
+        Outgoing::frame(FrameType::Close, &payload)
+    }
+}

@@ -1,0 +1,138 @@
+//! Turning what was recorded into the report model's parts.
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use super::{Recorder, State};
+use crate::report::model::{DeviceReport, Distribution, Metric, StepReport, StepStatus, TimelineSecond};
+use crate::scenario::metrics;
+
+/// The parts of a report the recorder owns.
+pub struct StepSummary {
+    pub steps: Vec<StepReport>,
+    pub timeline: Vec<TimelineSecond>,
+    pub device: DeviceReport,
+}
+
+pub fn distribution(h: &Histogram<u64>) -> Distribution {
+    let mut curve: Vec<(f64, u64)> = Vec::new();
+    if h.len() > 0 {
+        for v in h.iter_quantiles(1) {
+            let p = (v.quantile_iterated_to() * 100.0 * 1000.0).round() / 1000.0;
+            if curve.last().is_none_or(|(lp, _)| p > *lp) {
+                curve.push((p, v.value_iterated_to()));
+            }
+            if curve.len() >= 200 {
+                break;
+            }
+        }
+    }
+    Distribution {
+        count: h.len(),
+        min_us: if h.len() > 0 { h.min() } else { 0 },
+        mean_us: if h.len() > 0 { h.mean() } else { 0.0 },
+        p50_us: h.value_at_quantile(0.50),
+        p90_us: h.value_at_quantile(0.90),
+        p99_us: h.value_at_quantile(0.99),
+        p999_us: h.value_at_quantile(0.999),
+        max_us: h.max(),
+        percentile_curve: curve,
+    }
+}
+
+impl Recorder {
+    /// Everything recorded so far, as report parts. Steps never finished are
+    /// `interrupted` and their duration runs to `now`.
+    pub fn summarize(&self) -> StepSummary {
+        let now = self.elapsed();
+        let st = self.lock();
+        StepSummary {
+            steps: st.steps.iter().map(|s| step_report(s, now)).collect(),
+            timeline: timeline(&st, now),
+            device: device(&st),
+        }
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+fn step_report(s: &super::StepRecord, now: Duration) -> StepReport {
+    let units = metrics::step_metrics(&s.kind);
+    StepReport {
+        name: s.name.clone(),
+        kind: s.kind.clone(),
+        started_ms: ms(s.started),
+        duration_ms: ms(s.ended.unwrap_or(now).saturating_sub(s.started)),
+        status: s.status.unwrap_or(StepStatus::Interrupted),
+        settings: s.settings.clone(),
+        metrics: s
+            .metrics
+            .iter()
+            .map(|(k, v)| {
+                let unit = units.iter().find(|(m, _)| m == k).map_or("count", |(_, c)| c.unit());
+                (k.clone(), Metric { value: *v, unit: unit.to_string() })
+            })
+            .collect(),
+        distributions: s.hists.iter().map(|(k, h)| (k.clone(), distribution(h))).collect(),
+        failures: s.failures.clone(),
+        notes: s.notes.clone(),
+        errors: s.errors.clone(),
+    }
+}
+
+fn timeline(st: &State, now: Duration) -> Vec<TimelineSecond> {
+    let total = now.as_secs() as usize + 1;
+    let mut connections = 0;
+    (0..total.max(st.seconds.len()))
+        .map(|i| match st.seconds.get(i) {
+            Some(s) => {
+                connections = if s.connects + s.disconnects > 0 || s.connections > 0 {
+                    s.connections
+                } else {
+                    connections
+                };
+                TimelineSecond {
+                    second: i as u32,
+                    messages_sent: s.sent,
+                    messages_received: s.received,
+                    connections,
+                    connects: s.connects,
+                    disconnects: s.disconnects,
+                    errors: s.errors,
+                    latency_p99_us: s.latency.as_ref().map(|h| h.value_at_quantile(0.99)),
+                    heap_free_bytes: s.heap,
+                }
+            }
+            None => TimelineSecond { second: i as u32, connections: st.open_connections, ..Default::default() },
+        })
+        .collect()
+}
+
+fn device(st: &State) -> DeviceReport {
+    let d = &st.device;
+    DeviceReport {
+        observed: d.observed,
+        heap_source: d.heap_source.clone(),
+        reboots: d.reboots,
+        panics: d.panics,
+        heap_free_min_bytes: d.heap_free_min,
+        events: d.events.clone(),
+    }
+}
+
+/// Device counters thresholds can name that the model keeps only as events.
+pub fn device_metric(report: &DeviceReport, name: &str) -> Option<f64> {
+    let count = |k: &str| report.events.iter().filter(|e| e.kind == k).count() as f64;
+    match name {
+        "reboots" => Some(report.reboots as f64),
+        "panics" => Some(report.panics as f64),
+        "heap_free_min" => report.heap_free_min_bytes.map(|v| v as f64),
+        "purges" => Some(count("purge")),
+        "refusals" => Some(count("refuse")),
+        "events" => Some(report.events.len() as f64),
+        _ => None,
+    }
+}

@@ -1,0 +1,277 @@
+//! Reading a scenario file: YAML errors with file:line:column and the field involved,
+//! "did you mean" for typos, then checks serde cannot make (zero rates, bad thresholds).
+
+use std::path::{Path, PathBuf};
+
+use miette::{Diagnostic, NamedSource, SourceSpan};
+use thiserror::Error;
+
+use super::model::*;
+use super::threshold::{self, Threshold};
+
+/// A scenario that parsed and passed every check, with what the run needs.
+#[derive(Debug, Clone)]
+pub struct LoadedScenario {
+    pub path: PathBuf,
+    pub text: String,
+    pub scenario: Scenario,
+    /// Step names as thresholds and the report use them, in order.
+    pub step_names: Vec<String>,
+    pub thresholds: Vec<Threshold>,
+}
+
+/// Why a scenario file was not accepted.
+#[derive(Debug, Error, Diagnostic)]
+pub enum ScenarioError {
+    #[error("cannot read scenario file {path}: {source}")]
+    #[diagnostic(code(wsbench::scenario::read), help("check the path; shipped scenarios are in scenarios/"))]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{location}: {message}")]
+    #[diagnostic(code(wsbench::scenario::invalid))]
+    Invalid {
+        /// `file:line:column`, or `file` when no position is known.
+        location: String,
+        message: String,
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("here")]
+        span: Option<SourceSpan>,
+        #[help]
+        help: Option<String>,
+    },
+}
+
+pub fn load(path: &Path) -> Result<LoadedScenario, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    parse(path, text)
+}
+
+pub fn parse(path: &Path, text: String) -> Result<LoadedScenario, ScenarioError> {
+    let file = path.display().to_string();
+    let invalid = |pos: Option<(usize, usize, usize)>, message: String, help: Option<String>| {
+        let location = match pos {
+            Some((line, col, _)) => format!("{file}:{line}:{col}"),
+            None => file.clone(),
+        };
+        ScenarioError::Invalid {
+            location,
+            message,
+            src: NamedSource::new(&file, text.clone()),
+            span: pos.map(|(_, _, idx)| SourceSpan::from((idx, 1))),
+            help,
+        }
+    };
+    let scenario: Scenario = match serde_yaml::from_str(&text) {
+        Ok(s) => s,
+        Err(e) => {
+            let pos = e.location().map(|l| (l.line(), l.column(), l.index()));
+            let raw = e.to_string();
+            // serde_yaml appends " at line L column C"; the location already says it.
+            let message = match raw.find(" at line ") {
+                Some(i) => raw[..i].to_string(),
+                None => raw,
+            };
+            let help = help_for(&message);
+            return Err(invalid(pos, message, help));
+        }
+    };
+    let step_names = step_names(&scenario.steps);
+    let checks = semantic_errors(&scenario);
+    if let Some((message, needle)) = checks.into_iter().next() {
+        let pos = needle.and_then(|n| locate(&text, &n));
+        return Err(invalid(pos, message, None));
+    }
+    let pairs: Vec<(String, String)> = step_names
+        .iter()
+        .zip(&scenario.steps)
+        .map(|(n, s)| (n.clone(), s.kind().to_string()))
+        .collect();
+    let mut thresholds = Vec::new();
+    for expr in &scenario.thresholds {
+        match threshold::parse(expr, &pairs) {
+            Ok(t) => thresholds.push(t),
+            Err(message) => {
+                let pos = locate(&text, expr);
+                return Err(invalid(pos, format!("threshold `{expr}`: {message}"), None));
+            }
+        }
+    }
+    Ok(LoadedScenario {
+        path: path.to_path_buf(),
+        text,
+        scenario,
+        step_names,
+        thresholds,
+    })
+}
+
+/// Names thresholds use: `name:` or the kind, `_2`, `_3` for later steps of a kind.
+pub fn step_names(steps: &[Step]) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut seen = std::collections::HashMap::<&str, u32>::new();
+    for step in steps {
+        let name = match step.given_name() {
+            Some(n) => n.to_string(),
+            None => {
+                let n = seen.entry(step.kind()).or_insert(0);
+                *n += 1;
+                if *n == 1 {
+                    step.kind().to_string()
+                } else {
+                    format!("{}_{}", step.kind(), n)
+                }
+            }
+        };
+        names.push(name);
+    }
+    names
+}
+
+/// The line, column and byte index of the first occurrence of `needle`.
+fn locate(text: &str, needle: &str) -> Option<(usize, usize, usize)> {
+    let idx = text.find(needle)?;
+    let before = &text[..idx];
+    let line = before.matches('\n').count() + 1;
+    let col = idx - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+    Some((line, col, idx))
+}
+
+/// Turns serde's wording into a suggestion: nearest key for an unknown field or step.
+fn help_for(message: &str) -> Option<String> {
+    let ticked: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
+    if (message.starts_with("unknown field") || message.contains("unknown variant")) && ticked.len() > 1 {
+        let typed = ticked[0];
+        let what = if message.contains("unknown variant") { "step kinds" } else { "keys" };
+        let known = &ticked[1..];
+        return Some(match super::suggest::nearest(typed, known) {
+            Some(best) => format!("did you mean `{best}`? ({what}: {})", known.join(", ")),
+            None => format!("{what} here: {}", known.join(", ")),
+        });
+    }
+    if message.contains("invalid value: integer `-") {
+        return Some("counts and sizes cannot be negative".into());
+    }
+    if message.contains("missing field") {
+        return Some("see scenarios/README.md for each step's keys".into());
+    }
+    None
+}
+
+/// Checks serde cannot express. Each is (message, text to point at).
+fn semantic_errors(s: &Scenario) -> Vec<(String, Option<String>)> {
+    let mut errs = Vec::new();
+    let mut err = |m: String, at: &str| errs.push((m, Some(at.to_string())));
+    if s.steps.is_empty() {
+        err("the scenario has no steps".into(), "steps");
+    }
+    if let Some(t) = &s.target
+        && !(t.starts_with("ws://") || t.starts_with("wss://"))
+    {
+        err(format!("target `{t}` must start with ws:// or wss://"), t);
+    }
+    let names = step_names(&s.steps);
+    for (i, n) in names.iter().enumerate() {
+        if names[..i].contains(n) {
+            err(format!("two steps are named `{n}`; give one another `name:`"), n);
+        }
+        if n == "device" || n.contains('.') {
+            err(format!("`{n}` cannot be a step name (reserved or has a dot)"), n);
+        }
+    }
+    for (i, step) in s.steps.iter().enumerate() {
+        let k = step.kind();
+        let at = format!("{k}:");
+        let mut bad = |what: &str| err(format!("step {} (`{k}`): {what}", i + 1), &at);
+        let zero = |d: &Dur| d.0.is_zero();
+        match step {
+            Step::Connect(c) => {
+                if c.clients == 0 {
+                    bad("`clients` must be at least 1");
+                }
+                if c.ramp.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+                    bad("`ramp` (connections per second) must be above 0; leave it out to open all at once");
+                }
+                if zero(&c.timeout) {
+                    bad("`timeout` must be above 0");
+                }
+            }
+            Step::Echo(e) => {
+                if !(e.rate > 0.0 && e.rate.is_finite()) {
+                    bad("`rate` (messages per second) must be above 0");
+                }
+                if e.size < super::ECHO_MIN_SIZE {
+                    bad(&format!(
+                        "`size` must be at least {} bytes (the sequence header)",
+                        super::ECHO_MIN_SIZE
+                    ));
+                }
+                if zero(&e.duration) {
+                    bad("`duration` must be above 0");
+                }
+                if zero(&e.timeout) {
+                    bad("`timeout` must be above 0");
+                }
+            }
+            Step::Fanout(f) => {
+                if f.count == 0 {
+                    bad("`count` must be at least 1");
+                }
+                if f.trigger == FanoutTrigger::Message && f.message.is_none() {
+                    bad("`trigger: message` needs `message: <text>`");
+                }
+                if f.trigger == FanoutTrigger::Burst && !(80..=16384).contains(&f.size) {
+                    bad("`size` must be 80..=16384 bytes for `!burst` frames");
+                }
+            }
+            Step::Tls(t) => {
+                if t.handshakes == 0 || t.concurrency == 0 {
+                    bad("`handshakes` and `concurrency` must be at least 1");
+                }
+            }
+            Step::Exhaust(x) => {
+                if x.cap == 0 {
+                    bad("`cap` must be at least 1");
+                }
+            }
+            Step::Ping(p) => {
+                if p.count == 0 {
+                    bad("`count` must be at least 1");
+                }
+                if p.size > 125 {
+                    bad("`size` must be at most 125 bytes (a control frame's limit)");
+                }
+            }
+            Step::Churn(c) => {
+                if c.cycles == 0 {
+                    bad("`cycles` must be at least 1");
+                }
+            }
+            Step::Abrupt(a) => {
+                if a.count == 0 {
+                    bad("`count` must be at least 1");
+                }
+            }
+            Step::Frames(f) => {
+                if f.sizes.is_empty() {
+                    bad("`sizes` must list at least one size");
+                }
+                if f.sizes.iter().any(|s| *s > 16 * 1024 * 1024) {
+                    bad("sizes above 16 MiB are not supported");
+                }
+            }
+            Step::Hold(h) => {
+                if zero(&h.duration) {
+                    bad("`duration` must be above 0");
+                }
+            }
+            Step::Wait(_) => {}
+        }
+    }
+    errs
+}

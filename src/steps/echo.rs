@@ -1,0 +1,179 @@
+//! `echo`: open-loop echo at a fixed rate over the open clients.
+//!
+//! Each client sends message `seq` at its intended time `t0 + offset + seq × period`
+//! whether or not earlier echoes came back, and latency is measured from that intended
+//! time, so a stalled server shows up as latency instead of hiding as a lower send rate
+//! (no coordinated omission).
+
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::task::JoinSet;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::wire::{data, echo_payload, message, parse_echo_header};
+use super::{PooledClient, StepCtx, need_pool};
+use crate::recorder::StepRec;
+use crate::scenario::model::{EchoStep, RatePer};
+
+#[derive(Default)]
+struct ClientTally {
+    sent: u64,
+    received: u64,
+    corrupt: u64,
+    late: u64,
+    duplicates: u64,
+}
+
+pub async fn run(cfg: &EchoStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
+    need_pool(ctx, "echo")?;
+    let clients = std::mem::take(ctx.pool);
+    let n = clients.len() as f64;
+    let per_client_rate = match cfg.per {
+        RatePer::Client => cfg.rate,
+        RatePer::Total => cfg.rate / n,
+    };
+    let period = Duration::from_secs_f64(1.0 / per_client_rate);
+    let count = ((cfg.duration.0.as_secs_f64() * per_client_rate).floor() as u64).max(1);
+    let t0 = Instant::now() + Duration::from_millis(20);
+    let mut tasks = JoinSet::new();
+    for (i, client) in clients.into_iter().enumerate() {
+        let offset = period.mul_f64(i as f64 / n);
+        let rec = ctx.rec.clone();
+        let cfg = cfg.clone();
+        tasks.spawn(run_client(client, cfg, rec, t0 + offset, period, count));
+    }
+    let mut total = ClientTally::default();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((tally, client)) => {
+                total.sent += tally.sent;
+                total.received += tally.received;
+                total.corrupt += tally.corrupt;
+                total.late += tally.late;
+                total.duplicates += tally.duplicates;
+                if let Some(c) = client {
+                    ctx.pool.push(c);
+                }
+            }
+            Err(e) => ctx.rec.error(format!("echo client task failed: {e}")),
+        }
+    }
+    ctx.pool.sort_by_key(|c| c.id);
+    let rec = &ctx.rec;
+    let lost = total.sent.saturating_sub(total.received + total.corrupt);
+    rec.set("sent", total.sent as f64);
+    rec.set("received", total.received as f64);
+    rec.set("corrupt", total.corrupt as f64);
+    rec.set("late", total.late as f64);
+    rec.set("lost", lost as f64);
+    rec.set("loss", if total.sent > 0 { lost as f64 / total.sent as f64 } else { 0.0 });
+    rec.set("throughput", total.received as f64 / cfg.duration.0.as_secs_f64());
+    if total.duplicates > 0 {
+        rec.note(format!("{} duplicate echoes received", total.duplicates));
+    }
+    if total.sent == 0 {
+        return Err("no message could be sent".into());
+    }
+    Ok(())
+}
+
+async fn run_client(
+    client: PooledClient,
+    cfg: EchoStep,
+    rec: StepRec,
+    start: Instant,
+    period: Duration,
+    count: u64,
+) -> (ClientTally, Option<PooledClient>) {
+    let id = client.id;
+    let (mut sink, mut stream) = client.ws.split();
+    let size = cfg.size as usize;
+    let intended = move |seq: u64| start + period.mul_f64(seq as f64);
+    let sender = {
+        let rec = rec.clone();
+        async move {
+            let mut sent = 0u64;
+            for seq in 0..count {
+                tokio::time::sleep_until(intended(seq).into()).await;
+                if let Err(e) = sink.send(message(cfg.opcode, echo_payload(id, seq, size))).await {
+                    rec.error(format!("client {id}: send failed after {sent} messages: {e}"));
+                    break;
+                }
+                sent += 1;
+                rec.sent(1);
+            }
+            (sink, sent)
+        }
+    };
+    let receiver = async {
+        let mut t = ClientTally::default();
+        let mut seen = vec![false; count as usize];
+        let deadline = intended(count) + cfg.timeout.0;
+        let mut open = true;
+        while t.received + t.corrupt < count {
+            let next = tokio::time::timeout_at(deadline.into(), stream.next()).await;
+            let msg = match next {
+                Err(_) => break,
+                Ok(None) => {
+                    open = false;
+                    rec.error(format!("client {id}: connection ended during echo"));
+                    break;
+                }
+                Ok(Some(Err(e))) => {
+                    open = false;
+                    rec.error(format!("client {id}: {e}"));
+                    break;
+                }
+                Ok(Some(Ok(Message::Close(f)))) => {
+                    open = false;
+                    rec.error(format!(
+                        "client {id}: server closed the connection during echo ({})",
+                        f.map_or("no code".into(), |f| format!("code {}", u16::from(f.code)))
+                    ));
+                    break;
+                }
+                Ok(Some(Ok(m))) => m,
+            };
+            let now = Instant::now();
+            let Some((op, payload)) = data(&msg) else { continue };
+            let Some((cid, seq)) = parse_echo_header(payload) else {
+                // Not one of ours: a broadcast or other server traffic.
+                continue;
+            };
+            if cid != id || seq >= count {
+                t.corrupt += 1;
+                rec.failure("corrupt");
+                continue;
+            }
+            if op != cfg.opcode || payload != echo_payload(id, seq, size).as_slice() {
+                t.corrupt += 1;
+                rec.failure("corrupt");
+                continue;
+            }
+            if seen[seq as usize] {
+                t.duplicates += 1;
+                continue;
+            }
+            seen[seq as usize] = true;
+            let latency = now.saturating_duration_since(intended(seq));
+            if latency > cfg.late_after.0 {
+                t.late += 1;
+            }
+            t.received += 1;
+            rec.received(1);
+            rec.sample("latency", latency);
+        }
+        (t, open)
+    };
+    let ((sink, sent), (mut tally, open)) = tokio::join!(sender, receiver);
+    tally.sent = sent;
+    let client = match sink.reunite(stream) {
+        Ok(ws) if open => Some(PooledClient { id, ws }),
+        _ => {
+            rec.disconnected();
+            None
+        }
+    };
+    (tally, client)
+}

@@ -1,0 +1,131 @@
+//! `frames`: echo payloads of chosen sizes (across the 125/126 and 65535/65536 length
+//! encodings, and from 1433 bytes up) whole and as fragmented messages. Sizes above the
+//! server's stated limit are expected to be refused with close 1009.
+
+use std::time::Duration;
+
+use futures_util::SinkExt;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+
+use super::StepCtx;
+use super::wire::{EchoResult, close_politely, data, fill, message};
+use crate::client::Ws;
+use crate::scenario::model::{FramesStep, Opcode};
+
+pub async fn run(cfg: &FramesStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
+    let rec = ctx.rec.clone();
+    let mut ws: Option<Ws> = None;
+    let (mut sent, mut passed, mut failed, mut refused_ok) = (0u32, 0u32, 0u32, 0u32);
+    let mut largest_ok = 0u32;
+    let fragments = cfg.fragments.max(1);
+    let mut cases: Vec<(u32, u32)> = cfg.sizes.iter().map(|s| (*s, 1)).collect();
+    if fragments > 1 {
+        cases.extend(cfg.sizes.iter().filter(|s| **s >= fragments).map(|s| (*s, fragments)));
+    }
+    for (size, parts) in cases {
+        let label = if parts > 1 { format!("{size} B in {parts} fragments") } else { format!("{size} B") };
+        if ws.is_none() {
+            match ctx.endpoint.connect(None, cfg.timeout.0).await {
+                Ok((c, _)) => ws = Some(c),
+                Err(e) => {
+                    rec.failure(&e.cause());
+                    return Err(format!("frames: cannot connect: {e}"));
+                }
+            }
+        }
+        let conn = ws.as_mut().expect("connected above");
+        let mut payload = format!("#frames size={size} parts={parts} ").into_bytes();
+        payload.truncate(size as usize);
+        fill(&mut payload, size as usize, size as u64);
+        let started = std::time::Instant::now();
+        sent += 1;
+        rec.sent(1);
+        let result = send_and_wait(conn, cfg.opcode, payload, parts, cfg.timeout.0).await;
+        let too_big = cfg.max_message_len.is_some_and(|m| size > m);
+        match (result, too_big) {
+            (EchoResult::Ok(_), false) => {
+                passed += 1;
+                largest_ok = largest_ok.max(size);
+                rec.received(1);
+                rec.sample("latency", started.elapsed());
+            }
+            (EchoResult::Closed(Some(1009)), true) => {
+                refused_ok += 1;
+                rec.note(format!("{label}: refused with close 1009 as expected"));
+                ws = None;
+            }
+            (EchoResult::Ok(_), true) => {
+                passed += 1;
+                largest_ok = largest_ok.max(size);
+                rec.note(format!("{label}: echoed although above the stated limit"));
+            }
+            (other, _) => {
+                failed += 1;
+                rec.failure(&format!("{label}: {}", other.cause()));
+                rec.error(format!("{label}: {}", other.cause()));
+                if !matches!(other, EchoResult::Mismatch) {
+                    ws = None;
+                }
+            }
+        }
+    }
+    if let Some(mut c) = ws {
+        close_politely(&mut c, Duration::from_secs(1)).await;
+    }
+    rec.set("sent", sent as f64);
+    rec.set("passed", passed as f64);
+    rec.set("failed", failed as f64);
+    rec.set("refused_as_expected", refused_ok as f64);
+    rec.set("largest_ok", largest_ok as f64);
+    Ok(())
+}
+
+async fn send_and_wait(ws: &mut Ws, opcode: Opcode, payload: Vec<u8>, parts: u32, timeout: Duration) -> EchoResult {
+    use futures_util::StreamExt;
+    let expected = payload.clone();
+    let send = if parts <= 1 {
+        ws.send(message(opcode, payload)).await
+    } else {
+        let chunk = payload.len().div_ceil(parts as usize).max(1);
+        let first_op = match opcode {
+            Opcode::Text => OpCode::Data(Data::Text),
+            Opcode::Binary => OpCode::Data(Data::Binary),
+        };
+        let chunks: Vec<&[u8]> = payload.chunks(chunk).collect();
+        let last = chunks.len() - 1;
+        let mut r = Ok(());
+        for (i, c) in chunks.iter().enumerate() {
+            let op = if i == 0 { first_op } else { OpCode::Data(Data::Continue) };
+            r = ws.feed(Message::Frame(Frame::message(c.to_vec(), op, i == last))).await;
+            if r.is_err() {
+                break;
+            }
+        }
+        if r.is_ok() { ws.flush().await } else { r }
+    };
+    if let Err(e) = send {
+        return EchoResult::Error(e.to_string());
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    let start = std::time::Instant::now();
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await {
+            Err(_) => return EchoResult::Timeout,
+            Ok(None) => return EchoResult::Closed(None),
+            Ok(Some(Err(e))) => return EchoResult::Error(e.to_string()),
+            Ok(Some(Ok(Message::Close(f)))) => return EchoResult::Closed(f.map(|f| u16::from(f.code))),
+            Ok(Some(Ok(m))) => {
+                let Some((op, p)) = data(&m) else { continue };
+                if p.starts_with(b"#frames") || p.len() == expected.len() {
+                    return if op == opcode && p == expected.as_slice() {
+                        EchoResult::Ok(start.elapsed())
+                    } else {
+                        EchoResult::Mismatch
+                    };
+                }
+            }
+        }
+    }
+}

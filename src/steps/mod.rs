@@ -1,0 +1,68 @@
+//! Step drivers: each drives clients against the target and records into the step's
+//! recorder handle. Drivers never print; the runner owns the output.
+
+mod abrupt;
+mod churn;
+mod connect;
+mod echo;
+mod exhaust;
+mod fanout;
+mod frames;
+mod hold;
+mod ping;
+mod tls;
+mod wire;
+
+use crate::client::{Endpoint, Ws};
+use crate::recorder::StepRec;
+use crate::scenario::model::Step;
+
+/// A client opened by `connect` and kept open for the steps that follow.
+pub struct PooledClient {
+    pub id: u32,
+    pub ws: Ws,
+}
+
+/// What a step may use.
+pub struct StepCtx<'a> {
+    /// Where clients connect.
+    pub endpoint: &'a Endpoint,
+    /// The target's wss endpoint, when it has one (the `tls` step needs it).
+    pub wss: Option<&'a Endpoint>,
+    pub pool: &'a mut Vec<PooledClient>,
+    pub rec: StepRec,
+    /// Ids for new pooled clients.
+    pub next_client_id: &'a mut u32,
+}
+
+/// Runs one step. `Err` means the step could not do its job (the reason is recorded);
+/// what it measured is judged by thresholds, not here.
+pub async fn run(step: &Step, ctx: &mut StepCtx<'_>) -> Result<(), String> {
+    match step {
+        Step::Connect(s) => connect::run(s, ctx).await,
+        Step::Echo(s) => echo::run(s, ctx).await,
+        Step::Fanout(s) => fanout::run(s, ctx).await,
+        Step::Tls(s) => tls::run(s, ctx).await,
+        Step::Exhaust(s) => exhaust::run(s, ctx).await,
+        Step::Ping(s) => ping::run(s, ctx).await,
+        Step::Churn(s) => churn::run(s, ctx).await,
+        Step::Abrupt(s) => abrupt::run(s, ctx).await,
+        Step::Frames(s) => frames::run(s, ctx).await,
+        Step::Hold(s) => hold::run(s, ctx).await,
+        Step::Wait(s) => {
+            tokio::time::sleep(s.duration.0).await;
+            Ok(())
+        }
+    }
+}
+
+/// Steps that use the open clients need some.
+fn need_pool(ctx: &StepCtx<'_>, kind: &str) -> Result<(), String> {
+    if ctx.pool.is_empty() {
+        Err(format!(
+            "`{kind}` uses the clients opened by a `connect` step, and none are open; put a `connect` step before it"
+        ))
+    } else {
+        Ok(())
+    }
+}

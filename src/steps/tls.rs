@@ -1,0 +1,53 @@
+//! `tls`: K full wss connections (TCP, TLS handshake, upgrade) at concurrency C, each
+//! closed politely; times per phase and failures by cause.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+
+use super::StepCtx;
+use super::connect::record_timings;
+use super::wire::close_politely;
+use crate::scenario::model::TlsStep;
+
+pub async fn run(cfg: &TlsStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
+    let Some(endpoint) = ctx.wss.or(ctx.endpoint.tls.is_some().then_some(ctx.endpoint)) else {
+        return Err(format!(
+            "`tls` needs a wss:// target, and {} is plain ws://; give --target wss://… (the simulated board has both)",
+            ctx.endpoint.url
+        ));
+    };
+    let next = Arc::new(AtomicU32::new(0));
+    let ok = Arc::new(AtomicU32::new(0));
+    let mut workers = JoinSet::new();
+    for _ in 0..cfg.concurrency.min(cfg.handshakes) {
+        let (endpoint, next, ok, rec) = (endpoint.clone(), next.clone(), ok.clone(), ctx.rec.clone());
+        let (total, timeout) = (cfg.handshakes, cfg.timeout.0);
+        workers.spawn(async move {
+            while next.fetch_add(1, Ordering::Relaxed) < total {
+                rec.sent(1);
+                match endpoint.connect(None, timeout).await {
+                    Ok((mut ws, timings)) => {
+                        rec.received(1);
+                        record_timings(&rec, &timings);
+                        ok.fetch_add(1, Ordering::Relaxed);
+                        close_politely(&mut ws, Duration::from_secs(1)).await;
+                    }
+                    Err(e) => {
+                        rec.failure(&e.cause());
+                        rec.error(e.to_string());
+                    }
+                }
+            }
+        });
+    }
+    while workers.join_next().await.is_some() {}
+    let ok = ok.load(Ordering::Relaxed);
+    ctx.rec.set("handshakes", cfg.handshakes as f64);
+    ctx.rec.set("succeeded", ok as f64);
+    ctx.rec.set("failed", (cfg.handshakes - ok) as f64);
+    ctx.rec.note(format!("{ok} of {} wss connections to {} succeeded", cfg.handshakes, endpoint.url));
+    Ok(())
+}
