@@ -78,12 +78,20 @@ pub async fn ping_pong(url: &str, rate: f64, size: usize, duration: Duration) ->
     Ok(out)
 }
 
-/// `clients` connections, each keeping `window` messages in flight for `duration`;
-/// returns echoes received per second.
-pub async fn saturate(url: &str, clients: usize, window: usize, size: usize, duration: Duration) -> Result<f64, String> {
+/// `clients` connections with the given read buffer, each keeping `window` messages
+/// in flight for `duration`; returns echoes received per second.
+pub async fn saturate(
+    url: &str,
+    clients: usize,
+    window: usize,
+    size: usize,
+    read_buffer: usize,
+    duration: Duration,
+) -> Result<f64, String> {
+    let config = WebSocketConfig::default().read_buffer_size(read_buffer);
     let mut conns = Vec::with_capacity(clients);
     for _ in 0..clients {
-        conns.push(connect(url, WebSocketConfig::default()).await?);
+        conns.push(connect(url, config).await?);
     }
     let text = payload(size);
     let start = Instant::now();
