@@ -64,13 +64,17 @@ SIM_LOG="$OUT/sim.log"
 rm -rf "$OUT/report"
 
 SIM_PID=
-stop_sim() {
-    if [ -n "$SIM_PID" ] && kill -0 "$SIM_PID" 2>/dev/null; then
-        kill "$SIM_PID" 2>/dev/null || true
-        wait "$SIM_PID" 2>/dev/null || true
-    fi
+KOSOKU_PID=
+stop_children() {
+    local pid
+    for pid in $KOSOKU_PID $SIM_PID; do
+        if kill -0 "$pid" 2>/dev/null; then
+            kill "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        fi
+    done
 }
-trap stop_sim EXIT
+trap stop_children EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -91,10 +95,14 @@ say "simulated board at $URL (max message $MAX_MESSAGE bytes), cases: $*"
 # 3. The cases. kosoku exits non-zero for NON-STRICT results too, so the verdict is
 #    taken from index.json below, not from its exit status.
 START=$(date +%s)
+# In the background so that Ctrl-C reaches the trap at once, not after the cases.
+"$VENV/bin/kosoku" -m fuzzingclient -o "$OUT/report" "$@" "$URL" &
+KOSOKU_PID=$!
 set +e
-"$VENV/bin/kosoku" -m fuzzingclient -o "$OUT/report" "$@" "$URL"
+wait "$KOSOKU_PID"
 KOSOKU_STATUS=$?
 set -e
+KOSOKU_PID=
 say "kosoku finished in $(( $(date +%s) - START )) s (exit $KOSOKU_STATUS)"
 
 if ! kill -0 "$SIM_PID" 2>/dev/null; then

@@ -5,11 +5,12 @@
 //! `Report` → renderers.
 
 pub mod cli;
+pub mod client;
 pub mod exit;
+pub mod recorder;
 pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod sim;
-pub mod client;
-pub mod recorder;
 pub mod steps;
+pub mod target;

@@ -48,9 +48,13 @@ pub struct Timings {
 /// Why a connection could not be opened; `cause()` is the key failures are counted under.
 #[derive(Debug, Error)]
 pub enum ConnectError {
-    #[error("connection refused by {addr} (nothing listens on that port, or the server refuses new sockets)")]
+    #[error(
+        "connection refused by {addr} (nothing listens on that port, or the server refuses new sockets)"
+    )]
     Refused { addr: SocketAddr },
-    #[error("no TCP answer from {addr} within {ms} ms (host not reachable or the server's accept queue is full)")]
+    #[error(
+        "no TCP answer from {addr} within {ms} ms (host not reachable or the server's accept queue is full)"
+    )]
     TcpTimeout { addr: SocketAddr, ms: u128 },
     #[error("TLS handshake with {addr} failed: {reason}")]
     Tls { addr: SocketAddr, reason: String },
@@ -87,8 +91,12 @@ impl ConnectError {
     /// What a user can try.
     pub fn help(&self) -> &'static str {
         match self {
-            ConnectError::Refused { .. } => "check the URL and port, and that the server (or `wsbench sim`) is running",
-            ConnectError::TcpTimeout { .. } => "check that the host is on this network (joined the board's AP?) and the address is right",
+            ConnectError::Refused { .. } => {
+                "check the URL and port, and that the server (or `wsbench sim`) is running"
+            }
+            ConnectError::TcpTimeout { .. } => {
+                "check that the host is on this network (joined the board's AP?) and the address is right"
+            }
             ConnectError::Tls { .. } | ConnectError::TlsTimeout { .. } => {
                 "the server's certificate must be trusted: pass --ca FILE, or --insecure to skip the check"
             }
@@ -96,7 +104,9 @@ impl ConnectError {
             ConnectError::ClosedAtOnce { .. } | ConnectError::Reset { .. } => {
                 "the server may be out of sockets, or not a WebSocket server; check its console"
             }
-            ConnectError::UpgradeTimeout { .. } => "the server accepted TCP but is not answering HTTP; is it wedged?",
+            ConnectError::UpgradeTimeout { .. } => {
+                "the server accepted TCP but is not answering HTTP; is it wedged?"
+            }
             ConnectError::Other { .. } => "check the target URL",
         }
     }
@@ -117,7 +127,12 @@ impl Endpoint {
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
                 return Err(ConnectError::Refused { addr });
             }
-            Ok(Err(e)) => return Err(ConnectError::Other { addr, reason: e.to_string() }),
+            Ok(Err(e)) => {
+                return Err(ConnectError::Other {
+                    addr,
+                    reason: e.to_string(),
+                });
+            }
             Ok(Ok(s)) => s,
         };
         let _ = tcp.set_nodelay(true);
@@ -136,15 +151,22 @@ impl Endpoint {
             }
         };
         let t0 = Instant::now();
-        let mut request = self
-            .url
-            .as_str()
-            .into_client_request()
-            .map_err(|e| ConnectError::Other { addr, reason: e.to_string() })?;
+        let mut request =
+            self.url
+                .as_str()
+                .into_client_request()
+                .map_err(|e| ConnectError::Other {
+                    addr,
+                    reason: e.to_string(),
+                })?;
         if let Some(p) = subprotocol {
-            let value = HeaderValue::from_str(p)
-                .map_err(|_| ConnectError::Other { addr, reason: format!("bad subprotocol `{p}`") })?;
-            request.headers_mut().insert("Sec-WebSocket-Protocol", value);
+            let value = HeaderValue::from_str(p).map_err(|_| ConnectError::Other {
+                addr,
+                reason: format!("bad subprotocol `{p}`"),
+            })?;
+            request
+                .headers_mut()
+                .insert("Sec-WebSocket-Protocol", value);
         }
         let config = WebSocketConfig::default().max_message_size(Some(64 << 20));
         let upgrade = tokio_tungstenite::client_async_with_config(request, io, Some(config));
@@ -156,7 +178,12 @@ impl Endpoint {
         let upgrade = t0.elapsed();
         Ok((
             ws,
-            Timings { tcp: tcp_done, tls: tls_time, upgrade, total: start.elapsed() },
+            Timings {
+                tcp: tcp_done,
+                tls: tls_time,
+                upgrade,
+                total: start.elapsed(),
+            },
         ))
     }
 }
@@ -175,11 +202,22 @@ fn server_name(url: &url::Url) -> rustls::pki_types::ServerName<'static> {
 fn tls_error(addr: SocketAddr, e: std::io::Error) -> ConnectError {
     use std::io::ErrorKind::*;
     match e.kind() {
-        UnexpectedEof => ConnectError::Tls { addr, reason: "server closed the connection during the handshake".into() },
-        ConnectionReset => ConnectError::Tls { addr, reason: "connection reset during the handshake".into() },
+        UnexpectedEof => ConnectError::Tls {
+            addr,
+            reason: "server closed the connection during the handshake".into(),
+        },
+        ConnectionReset => ConnectError::Tls {
+            addr,
+            reason: "connection reset during the handshake".into(),
+        },
         _ => {
-            let reason = match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
-                Some(rustls::Error::InvalidCertificate(c)) => format!("certificate not trusted ({c:?})"),
+            let reason = match e
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            {
+                Some(rustls::Error::InvalidCertificate(c)) => {
+                    format!("certificate not trusted ({c:?})")
+                }
                 Some(other) => other.to_string(),
                 None => e.to_string(),
             };
@@ -191,12 +229,19 @@ fn tls_error(addr: SocketAddr, e: std::io::Error) -> ConnectError {
 fn upgrade_error(addr: SocketAddr, url: &url::Url, e: WsError) -> ConnectError {
     use std::io::ErrorKind::*;
     match e {
-        WsError::Http(resp) => ConnectError::HttpStatus { url: url.to_string(), status: resp.status().as_u16() },
-        WsError::Io(io) if matches!(io.kind(), UnexpectedEof | BrokenPipe) => ConnectError::ClosedAtOnce { addr },
-        WsError::Io(io) if io.kind() == ConnectionReset => ConnectError::Reset { addr },
-        WsError::Protocol(tungstenite::error::ProtocolError::HandshakeIncomplete) | WsError::ConnectionClosed => {
+        WsError::Http(resp) => ConnectError::HttpStatus {
+            url: url.to_string(),
+            status: resp.status().as_u16(),
+        },
+        WsError::Io(io) if matches!(io.kind(), UnexpectedEof | BrokenPipe) => {
             ConnectError::ClosedAtOnce { addr }
         }
-        other => ConnectError::Other { addr, reason: other.to_string() },
+        WsError::Io(io) if io.kind() == ConnectionReset => ConnectError::Reset { addr },
+        WsError::Protocol(tungstenite::error::ProtocolError::HandshakeIncomplete)
+        | WsError::ConnectionClosed => ConnectError::ClosedAtOnce { addr },
+        other => ConnectError::Other {
+            addr,
+            reason: other.to_string(),
+        },
     }
 }

@@ -41,9 +41,11 @@ pub fn client_config(trust: &Trust) -> Result<Arc<ClientConfig>, String> {
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AcceptAnyCert))
             .with_no_client_auth(),
-        Trust::BundledDeviceCert => {
-            with_roots(builder, wsbench_device::certs::DEV_CERT_PEM.as_bytes(), Path::new("bundled"))?
-        }
+        Trust::BundledDeviceCert => with_roots(
+            builder,
+            wsbench_device::certs::DEV_CERT_PEM.as_bytes(),
+            Path::new("bundled"),
+        )?,
         Trust::CaFile(path) => {
             let pem = std::fs::read(path)
                 .map_err(|e| format!("cannot read CA file {}: {e}", path.display()))?;
@@ -61,12 +63,18 @@ fn with_roots(
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(pem) {
         let cert = cert.map_err(|e| format!("{}: not a PEM certificate ({e})", path.display()))?;
-        roots
-            .add(cert)
-            .map_err(|e| format!("{}: certificate not usable as a trust anchor ({e})", path.display()))?;
+        roots.add(cert).map_err(|e| {
+            format!(
+                "{}: certificate not usable as a trust anchor ({e})",
+                path.display()
+            )
+        })?;
     }
     if roots.is_empty() {
-        return Err(format!("{}: no PEM certificate found (expected -----BEGIN CERTIFICATE-----)", path.display()));
+        return Err(format!(
+            "{}: no PEM certificate found (expected -----BEGIN CERTIFICATE-----)",
+            path.display()
+        ));
     }
     Ok(builder.with_root_certificates(roots).with_no_client_auth())
 }
@@ -93,7 +101,12 @@ impl ServerCertVerifier for AcceptAnyCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &provider().signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &provider().signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -102,10 +115,17 @@ impl ServerCertVerifier for AcceptAnyCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &provider().signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &provider().signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        provider().signature_verification_algorithms.supported_schemes()
+        provider()
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }

@@ -5,7 +5,9 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use super::{Recorder, State};
-use crate::report::model::{DeviceReport, Distribution, Metric, StepReport, StepStatus, TimelineSecond};
+use crate::report::model::{
+    DeviceReport, Distribution, Metric, StepReport, StepStatus, TimelineSecond,
+};
 use crate::scenario::metrics;
 
 /// The parts of a report the recorder owns.
@@ -17,7 +19,7 @@ pub struct StepSummary {
 
 pub fn distribution(h: &Histogram<u64>) -> Distribution {
     let mut curve: Vec<(f64, u64)> = Vec::new();
-    if h.len() > 0 {
+    if !h.is_empty() {
         for v in h.iter_quantiles(1) {
             let p = (v.quantile_iterated_to() * 100.0 * 1000.0).round() / 1000.0;
             if curve.last().is_none_or(|(lp, _)| p > *lp) {
@@ -30,8 +32,8 @@ pub fn distribution(h: &Histogram<u64>) -> Distribution {
     }
     Distribution {
         count: h.len(),
-        min_us: if h.len() > 0 { h.min() } else { 0 },
-        mean_us: if h.len() > 0 { h.mean() } else { 0.0 },
+        min_us: if !h.is_empty() { h.min() } else { 0 },
+        mean_us: if !h.is_empty() { h.mean() } else { 0.0 },
         p50_us: h.value_at_quantile(0.50),
         p90_us: h.value_at_quantile(0.90),
         p99_us: h.value_at_quantile(0.99),
@@ -72,11 +74,24 @@ fn step_report(s: &super::StepRecord, now: Duration) -> StepReport {
             .metrics
             .iter()
             .map(|(k, v)| {
-                let unit = units.iter().find(|(m, _)| m == k).map_or("count", |(_, c)| c.unit());
-                (k.clone(), Metric { value: *v, unit: unit.to_string() })
+                let unit = units
+                    .iter()
+                    .find(|(m, _)| m == k)
+                    .map_or("count", |(_, c)| c.unit());
+                (
+                    k.clone(),
+                    Metric {
+                        value: *v,
+                        unit: unit.to_string(),
+                    },
+                )
             })
             .collect(),
-        distributions: s.hists.iter().map(|(k, h)| (k.clone(), distribution(h))).collect(),
+        distributions: s
+            .hists
+            .iter()
+            .map(|(k, h)| (k.clone(), distribution(h)))
+            .collect(),
         failures: s.failures.clone(),
         notes: s.notes.clone(),
         errors: s.errors.clone(),
@@ -106,7 +121,11 @@ fn timeline(st: &State, now: Duration) -> Vec<TimelineSecond> {
                     heap_free_bytes: s.heap,
                 }
             }
-            None => TimelineSecond { second: i as u32, connections: st.open_connections, ..Default::default() },
+            None => TimelineSecond {
+                second: i as u32,
+                connections: st.open_connections,
+                ..Default::default()
+            },
         })
         .collect()
 }
@@ -125,6 +144,9 @@ fn device(st: &State) -> DeviceReport {
 
 /// Device counters thresholds can name that the model keeps only as events.
 pub fn device_metric(report: &DeviceReport, name: &str) -> Option<f64> {
+    if !report.observed {
+        return None;
+    }
     let count = |k: &str| report.events.iter().filter(|e| e.kind == k).count() as f64;
     match name {
         "reboots" => Some(report.reboots as f64),

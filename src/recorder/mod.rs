@@ -15,7 +15,7 @@ use hdrhistogram::Histogram;
 use crate::report::model::{DeviceEvent, StepStatus};
 use crate::scenario::metrics;
 
-pub use build::StepSummary;
+pub use build::{StepSummary, device_metric};
 
 /// Highest value a histogram holds: 10 minutes in µs; larger samples are clamped.
 const HIST_MAX_US: u64 = 600_000_000;
@@ -113,7 +113,10 @@ impl Default for Recorder {
 impl Recorder {
     pub fn new() -> Self {
         Recorder {
-            inner: Arc::new(Inner { start: Instant::now(), state: Mutex::new(State::default()) }),
+            inner: Arc::new(Inner {
+                start: Instant::now(),
+                state: Mutex::new(State::default()),
+            }),
         }
     }
 
@@ -131,7 +134,12 @@ impl Recorder {
         if state.seconds.len() <= s {
             let open = state.open_connections;
             state.seconds.resize_with(s + 1, Second::default);
-            for sec in state.seconds.iter_mut().rev().take_while(|x| x.connections == 0) {
+            for sec in state
+                .seconds
+                .iter_mut()
+                .rev()
+                .take_while(|x| x.connections == 0)
+            {
                 sec.connections = open;
             }
         }
@@ -157,7 +165,10 @@ impl Recorder {
             received: 0,
             connections: 0,
         });
-        StepRec { rec: self.clone(), idx: st.steps.len() - 1 }
+        StepRec {
+            rec: self.clone(),
+            idx: st.steps.len() - 1,
+        }
     }
 
     /// Records one device console line on the run's timeline.
@@ -185,7 +196,11 @@ impl Recorder {
             Self::second(&mut st, at).heap = Some(free);
         }
         if d.kind != "log" && st.device.events.len() < 100_000 {
-            st.device.events.push(DeviceEvent { at_ms: at.as_millis() as u64, kind: d.kind, line: d.line });
+            st.device.events.push(DeviceEvent {
+                at_ms: at.as_millis() as u64,
+                kind: d.kind,
+                line: d.line,
+            });
         }
     }
 
@@ -203,7 +218,7 @@ impl Recorder {
             .get("latency")
             .or_else(|| s.hists.get("rtt"))
             .or_else(|| s.hists.get("connect"))
-            .filter(|h| h.len() > 0)
+            .filter(|h| !h.is_empty())
             .map(|h| h.value_at_quantile(0.99));
         Live {
             connections: st.open_connections,
@@ -256,7 +271,11 @@ impl StepRec {
         let us = (d.as_micros() as u64).clamp(1, HIST_MAX_US);
         self.with(|st, at| {
             let step = &mut st.steps[self.idx];
-            let _ = step.hists.entry(dist.to_string()).or_insert_with(new_hist).record(us);
+            let _ = step
+                .hists
+                .entry(dist.to_string())
+                .or_insert_with(new_hist)
+                .record(us);
             if dist == "latency" || dist == "rtt" {
                 let sec = Recorder::second(st, at);
                 let _ = sec.latency.get_or_insert_with(new_hist).record(us);
@@ -269,7 +288,9 @@ impl StepRec {
         self.with(|st, _| {
             let step = &mut st.steps[self.idx];
             debug_assert!(
-                metrics::step_metrics(&step.kind).iter().any(|(m, _)| *m == metric),
+                metrics::step_metrics(&step.kind)
+                    .iter()
+                    .any(|(m, _)| *m == metric),
                 "{metric} is not a documented metric of {}",
                 step.kind
             );
@@ -278,12 +299,20 @@ impl StepRec {
     }
 
     pub fn add(&self, metric: &str, n: f64) {
-        self.with(|st, _| *st.steps[self.idx].metrics.entry(metric.to_string()).or_insert(0.0) += n)
+        self.with(|st, _| {
+            *st.steps[self.idx]
+                .metrics
+                .entry(metric.to_string())
+                .or_insert(0.0) += n
+        })
     }
 
     pub fn failure(&self, cause: &str) {
         self.with(|st, at| {
-            *st.steps[self.idx].failures.entry(cause.to_string()).or_insert(0) += 1;
+            *st.steps[self.idx]
+                .failures
+                .entry(cause.to_string())
+                .or_insert(0) += 1;
             Recorder::second(st, at).errors += 1;
         })
     }

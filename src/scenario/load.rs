@@ -23,12 +23,12 @@ pub struct LoadedScenario {
 /// Why a scenario file was not accepted.
 #[derive(Debug, Error, Diagnostic)]
 pub enum ScenarioError {
-    #[error("cannot read scenario file {path}: {source}")]
-    #[diagnostic(code(wsbench::scenario::read), help("check the path; shipped scenarios are in scenarios/"))]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("cannot read scenario file {path}: {reason}")]
+    #[diagnostic(
+        code(wsbench::scenario::read),
+        help("check the path; shipped scenarios are in scenarios/")
+    )]
+    Read { path: String, reason: String },
     #[error("{location}: {message}")]
     #[diagnostic(code(wsbench::scenario::invalid))]
     Invalid {
@@ -44,28 +44,34 @@ pub enum ScenarioError {
     },
 }
 
-pub fn load(path: &Path) -> Result<LoadedScenario, ScenarioError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
-        path: path.display().to_string(),
-        source,
+/// Reads and checks a scenario file. The error is boxed: it carries the file's text.
+pub fn load(path: &Path) -> Result<LoadedScenario, Box<ScenarioError>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Box::new(ScenarioError::Read {
+            path: path.display().to_string(),
+            reason: match e.kind() {
+                std::io::ErrorKind::NotFound => "no such file".to_string(),
+                _ => e.to_string(),
+            },
+        })
     })?;
     parse(path, text)
 }
 
-pub fn parse(path: &Path, text: String) -> Result<LoadedScenario, ScenarioError> {
+pub fn parse(path: &Path, text: String) -> Result<LoadedScenario, Box<ScenarioError>> {
     let file = path.display().to_string();
     let invalid = |pos: Option<(usize, usize, usize)>, message: String, help: Option<String>| {
         let location = match pos {
             Some((line, col, _)) => format!("{file}:{line}:{col}"),
             None => file.clone(),
         };
-        ScenarioError::Invalid {
+        Box::new(ScenarioError::Invalid {
             location,
             message,
             src: NamedSource::new(&file, text.clone()),
             span: pos.map(|(_, _, idx)| SourceSpan::from((idx, 1))),
             help,
-        }
+        })
     };
     let scenario: Scenario = match serde_yaml::from_str(&text) {
         Ok(s) => s,
@@ -145,20 +151,34 @@ fn locate(text: &str, needle: &str) -> Option<(usize, usize, usize)> {
 /// Turns serde's wording into a suggestion: nearest key for an unknown field or step.
 fn help_for(message: &str) -> Option<String> {
     let ticked: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
-    if (message.starts_with("unknown field") || message.contains("unknown variant")) && ticked.len() > 1 {
+    if (message.contains("unknown field") || message.contains("unknown variant"))
+        && ticked.len() > 1
+    {
         let typed = ticked[0];
-        let what = if message.contains("unknown variant") { "step kinds" } else { "keys" };
+        let what = if message.contains("unknown variant") {
+            "step kinds"
+        } else {
+            "keys"
+        };
         let known = &ticked[1..];
         return Some(match super::suggest::nearest(typed, known) {
             Some(best) => format!("did you mean `{best}`? ({what}: {})", known.join(", ")),
             None => format!("{what} here: {}", known.join(", ")),
         });
     }
-    if message.contains("invalid value: integer `-") {
+    if message.contains("integer `-") {
         return Some("counts and sizes cannot be negative".into());
     }
     if message.contains("missing field") {
         return Some("see scenarios/README.md for each step's keys".into());
+    }
+    if message.contains("did not find expected")
+        || message.contains("mapping values are not allowed")
+    {
+        return Some(
+            "YAML syntax: check brackets, quotes and indentation on this line and the one before"
+                .into(),
+        );
     }
     None
 }
@@ -178,10 +198,16 @@ fn semantic_errors(s: &Scenario) -> Vec<(String, Option<String>)> {
     let names = step_names(&s.steps);
     for (i, n) in names.iter().enumerate() {
         if names[..i].contains(n) {
-            err(format!("two steps are named `{n}`; give one another `name:`"), n);
+            err(
+                format!("two steps are named `{n}`; give one another `name:`"),
+                n,
+            );
         }
         if n == "device" || n.contains('.') {
-            err(format!("`{n}` cannot be a step name (reserved or has a dot)"), n);
+            err(
+                format!("`{n}` cannot be a step name (reserved or has a dot)"),
+                n,
+            );
         }
     }
     for (i, step) in s.steps.iter().enumerate() {
@@ -195,7 +221,9 @@ fn semantic_errors(s: &Scenario) -> Vec<(String, Option<String>)> {
                     bad("`clients` must be at least 1");
                 }
                 if c.ramp.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
-                    bad("`ramp` (connections per second) must be above 0; leave it out to open all at once");
+                    bad(
+                        "`ramp` (connections per second) must be above 0; leave it out to open all at once",
+                    );
                 }
                 if zero(&c.timeout) {
                     bad("`timeout` must be above 0");

@@ -54,7 +54,11 @@ pub fn step_metrics(kind: &str) -> &'static [(&'static str, MetricClass)] {
             ("reordered", Count),
             ("loss", Ratio),
         ],
-        "tls" => &[("handshakes", Count), ("succeeded", Count), ("failed", Count)],
+        "tls" => &[
+            ("handshakes", Count),
+            ("succeeded", Count),
+            ("failed", Count),
+        ],
         "exhaust" => &[
             ("limit", Count),
             ("opened", Count),
@@ -108,7 +112,8 @@ pub fn step_distributions(kind: &str) -> &'static [&'static str] {
 }
 
 /// Statistics of a distribution a threshold can name.
-pub const DISTRIBUTION_STATS: &[&str] = &["p50", "p90", "p99", "p999", "max", "min", "mean", "count"];
+pub const DISTRIBUTION_STATS: &[&str] =
+    &["p50", "p90", "p99", "p999", "max", "min", "mean", "count"];
 
 /// Device metrics (`device.<name>`), read from the console on the run's timeline.
 pub const DEVICE_METRICS: &[(&str, MetricClass)] = &[

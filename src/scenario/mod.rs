@@ -30,7 +30,8 @@ pub fn main(cmd: ScenarioCommand) -> CommandResult {
             let schema = schemars::schema_for!(model::Scenario);
             println!(
                 "{}",
-                serde_json::to_string_pretty(&schema).map_err(|e| Failure::unrunnable(miette::miette!("{e}")))?
+                serde_json::to_string_pretty(&schema)
+                    .map_err(|e| Failure::unrunnable(miette::miette!("{e}")))?
             );
             Ok(Outcome::Success)
         }
@@ -45,7 +46,7 @@ pub fn main(cmd: ScenarioCommand) -> CommandResult {
                         s.thresholds.len()
                     ),
                     Err(e) => {
-                        let report = miette::Report::new(e);
+                        let report = miette::Report::new(*e);
                         if first_err.is_none() {
                             first_err = Some(report);
                         } else {

@@ -22,6 +22,8 @@ pub struct Scenario {
     #[serde(default)]
     pub sim: Option<SimSettings>,
     /// Run in order; clients opened by `connect` stay open for the steps that follow.
+    #[serde(with = "serde_yaml::with::singleton_map_recursive")]
+    #[schemars(with = "Vec<Step>")]
     pub steps: Vec<Step>,
     /// `<metric> <op> <value><unit>`, e.g. `echo.latency.p99 < 50ms`.
     #[serde(default)]
@@ -125,11 +127,13 @@ impl Serialize for Dur {
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        humantime::parse_duration(text.trim()).map(Dur).map_err(|e| {
-            serde::de::Error::custom(format!(
-                "`{text}` is not a duration ({e}); write it like `500ms`, `2s` or `1m 30s`"
-            ))
-        })
+        humantime::parse_duration(text.trim())
+            .map(Dur)
+            .map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "`{text}` is not a duration ({e}); write it like `500ms`, `2s` or `1m 30s`"
+                ))
+            })
     }
 }
 

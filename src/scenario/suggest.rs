@@ -14,7 +14,10 @@ pub fn nearest<'a>(typed: &str, candidates: &[&'a str]) -> Option<&'a str> {
 mod tests {
     #[test]
     fn finds_typo() {
-        assert_eq!(super::nearest("clinets", &["name", "clients", "ramp"]), Some("clients"));
+        assert_eq!(
+            super::nearest("clinets", &["name", "clients", "ramp"]),
+            Some("clients")
+        );
         assert_eq!(super::nearest("zzz", &["name", "clients"]), None);
     }
 }

@@ -63,9 +63,20 @@ impl fmt::Display for Op {
 /// Where a threshold's number comes from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MetricRef {
-    Step { step: String, metric: String, class: MetricClass },
-    Distribution { step: String, dist: String, stat: String },
-    Device { metric: String, class: MetricClass },
+    Step {
+        step: String,
+        metric: String,
+        class: MetricClass,
+    },
+    Distribution {
+        step: String,
+        dist: String,
+        stat: String,
+    },
+    Device {
+        metric: String,
+        class: MetricClass,
+    },
 }
 
 /// The unit a threshold's value is written in.
@@ -112,23 +123,30 @@ pub fn parse(expr: &str, steps: &[(String, String)]) -> Result<Threshold, String
     }
     let metric_name = parts[0];
     let op = Op::parse(parts[1]).ok_or_else(|| {
-        format!("`{}` is not a comparison; use one of < <= > >= == !=", parts[1])
+        format!(
+            "`{}` is not a comparison; use one of < <= > >= == !=",
+            parts[1]
+        )
     })?;
     let value_text: String = parts[2..].concat();
     let split = value_text
         .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
         .unwrap_or(value_text.len());
     let (num, unit_text) = value_text.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("`{value_text}` is not a number with an optional unit (ms, us, s, %)"))?;
+    let value: f64 = num.parse().map_err(|_| {
+        format!("`{value_text}` is not a number with an optional unit (ms, us, s, %)")
+    })?;
     let unit = match unit_text {
         "" => Unit::None,
         "us" | "µs" => Unit::Us,
         "ms" => Unit::Ms,
         "s" => Unit::S,
         "%" => Unit::Percent,
-        other => return Err(format!("unknown unit `{other}`; use ms, us, s or % (or none)")),
+        other => {
+            return Err(format!(
+                "unknown unit `{other}`; use ms, us, s or % (or none)"
+            ));
+        }
     };
     let metric = resolve(metric_name, steps)?;
     check_unit(&metric, unit, metric_name)?;
@@ -147,19 +165,27 @@ fn resolve(name: &str, steps: &[(String, String)]) -> Result<MetricRef, String> 
     if parts[0] == "device" {
         let m = parts.get(1).copied().unwrap_or("");
         return match metrics::DEVICE_METRICS.iter().find(|(n, _)| *n == m) {
-            Some((_, class)) if parts.len() == 2 => {
-                Ok(MetricRef::Device { metric: m.to_string(), class: *class })
-            }
+            Some((_, class)) if parts.len() == 2 => Ok(MetricRef::Device {
+                metric: m.to_string(),
+                class: *class,
+            }),
             _ => Err(unknown(
                 name,
                 "device metric",
-                metrics::DEVICE_METRICS.iter().map(|(n, _)| format!("device.{n}")).collect(),
+                metrics::DEVICE_METRICS
+                    .iter()
+                    .map(|(n, _)| format!("device.{n}"))
+                    .collect(),
                 m,
             )),
         };
     }
     let Some((step, kind)) = steps.iter().find(|(n, _)| n == parts[0]) else {
-        let names: Vec<String> = steps.iter().map(|(n, _)| n.clone()).chain(["device".into()]).collect();
+        let names: Vec<String> = steps
+            .iter()
+            .map(|(n, _)| n.clone())
+            .chain(["device".into()])
+            .collect();
         return Err(unknown(name, "step", names, parts[0]));
     };
     let all_names = || {
@@ -173,7 +199,10 @@ fn resolve(name: &str, steps: &[(String, String)]) -> Result<MetricRef, String> 
         v
     };
     match parts.len() {
-        2 => match metrics::step_metrics(kind).iter().find(|(m, _)| *m == parts[1]) {
+        2 => match metrics::step_metrics(kind)
+            .iter()
+            .find(|(m, _)| *m == parts[1])
+        {
             Some((m, class)) => Ok(MetricRef::Step {
                 step: step.clone(),
                 metric: m.to_string(),
@@ -183,11 +212,21 @@ fn resolve(name: &str, steps: &[(String, String)]) -> Result<MetricRef, String> 
                 "`{name}` is a distribution; name one of its statistics, e.g. `{name}.p99` ({})",
                 metrics::DISTRIBUTION_STATS.join(", ")
             )),
-            None => Err(unknown(name, &format!("metric of `{kind}` step"), all_names(), name)),
+            None => Err(unknown(
+                name,
+                &format!("metric of `{kind}` step"),
+                all_names(),
+                name,
+            )),
         },
         3 => {
             if !metrics::step_distributions(kind).contains(&parts[1]) {
-                return Err(unknown(name, &format!("distribution of `{kind}` step"), all_names(), name));
+                return Err(unknown(
+                    name,
+                    &format!("distribution of `{kind}` step"),
+                    all_names(),
+                    name,
+                ));
             }
             if !metrics::DISTRIBUTION_STATS.contains(&parts[2]) {
                 return Err(format!(
@@ -211,7 +250,9 @@ fn resolve(name: &str, steps: &[(String, String)]) -> Result<MetricRef, String> 
 fn unknown(name: &str, what: &str, candidates: Vec<String>, typed: &str) -> String {
     let full: Vec<&str> = candidates.iter().map(String::as_str).collect();
     let mut msg = format!("unknown {what} in `{name}`");
-    if let Some(best) = super::suggest::nearest(typed, &full).or_else(|| super::suggest::nearest(name, &full)) {
+    if let Some(best) =
+        super::suggest::nearest(typed, &full).or_else(|| super::suggest::nearest(name, &full))
+    {
         msg.push_str(&format!("; did you mean `{best}`?"));
     }
     if !full.is_empty() {
@@ -225,7 +266,9 @@ fn check_unit(metric: &MetricRef, unit: Unit, name: &str) -> Result<(), String> 
     match metric {
         MetricRef::Distribution { stat, .. } if stat == "count" => {
             if unit != Unit::None {
-                return Err(format!("`{name}` is a count; write the value without a unit"));
+                return Err(format!(
+                    "`{name}` is a count; write the value without a unit"
+                ));
             }
         }
         MetricRef::Distribution { .. } => {
@@ -237,10 +280,14 @@ fn check_unit(metric: &MetricRef, unit: Unit, name: &str) -> Result<(), String> 
         }
         MetricRef::Step { class, .. } | MetricRef::Device { class, .. } => {
             if time {
-                return Err(format!("`{name}` is not a time; write the value without ms/us/s"));
+                return Err(format!(
+                    "`{name}` is not a time; write the value without ms/us/s"
+                ));
             }
             if unit == Unit::Percent && *class != MetricClass::Ratio {
-                return Err(format!("`{name}` is not a ratio; `%` applies to ratios like `loss`"));
+                return Err(format!(
+                    "`{name}` is not a ratio; `%` applies to ratios like `loss`"
+                ));
             }
         }
     }
@@ -263,7 +310,10 @@ mod tests {
     use super::*;
 
     fn steps() -> Vec<(String, String)> {
-        vec![("echo".into(), "echo".into()), ("fanout".into(), "fanout".into())]
+        vec![
+            ("echo".into(), "echo".into()),
+            ("fanout".into(), "fanout".into()),
+        ]
     }
 
     #[test]

@@ -32,6 +32,7 @@ impl SimBoard {
     /// Binds both ports, creates the console and starts serving on the current tokio
     /// runtime. Returns once the ports listen and the ready line is printed.
     pub async fn start(opts: SimOptions) -> Result<SimBoard, SimError> {
+        opts.validate()?;
         let ws = listener::bind(opts.ws_port, WS).await?;
         let wss = listener::bind(opts.wss_port, WSS).await?;
         let ws_addr = local_addr(&ws, opts.ws_port)?;
@@ -41,7 +42,7 @@ impl SimBoard {
         let platform = SimPlatform::new(console.clone());
 
         let config = DeviceConfig {
-            max_open_sockets: u16::try_from(opts.max_sockets).unwrap_or(u16::MAX),
+            max_open_sockets: u16::try_from(opts.max_sockets).unwrap_or(1024),
             lru_purge: opts.lru_purge,
             broadcast_interval_ms: opts.broadcast_interval_ms,
             max_message_len: opts.max_message_len,

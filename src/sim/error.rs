@@ -51,4 +51,11 @@ pub enum SimError {
         help("the development certificate lives in firmware/certs/; see its README")
     )]
     Tls(String),
+
+    #[error("invalid simulated board setting: {0}")]
+    #[diagnostic(
+        code(wsbench::sim::options),
+        help("max sockets must be 1..=1024 and the message limit at least 1 byte")
+    )]
+    InvalidOption(String),
 }

@@ -1,6 +1,10 @@
 //! Accept loops: TCP (and TLS for wss) on 127.0.0.1, each connection handed to the
 //! device. The only shared state on this path is the device itself; every session is
 //! its own task.
+//!
+//! wss connections finish their TLS handshake before the device is asked to admit
+//! them, so a client that never completes a handshake cannot take (or purge) a session
+//! slot; handshakes in progress are bounded on their own.
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -15,13 +19,13 @@ use tokio_rustls::TlsAcceptor;
 use wsbench_device::{Admission, Device, Transport};
 
 use super::error::SimError;
-use super::platform::SimPlatform;
+use super::platform::{SimPlatform, quoted};
 
 /// A TLS handshake must finish within this, or the connection is dropped (a client that
 /// opens TCP and says nothing must not hold a task forever).
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// TLS handshakes in progress at once; beyond it new wss connections are closed at once.
-const MAX_PENDING_HANDSHAKES: usize = 64;
+const MAX_PENDING_HANDSHAKES: usize = 256;
 /// Pause after a failed accept (out of file descriptors during a flood) before retrying.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// How long a closing session may take to flush its last bytes.
@@ -114,7 +118,7 @@ pub async fn accept_loop(
                         }
                         Some(acceptor) => {
                             let Ok(permit) = handshakes.clone().try_acquire_owned() else {
-                                host.warn(&format!("tls handshake refused peer={peer} reason=\"too many handshakes in progress\""));
+                                host.warn(&format!("tls_refuse peer={peer} reason=pending_handshakes"));
                                 continue;
                             };
                             let acceptor = acceptor.clone();
@@ -124,8 +128,8 @@ pub async fn accept_loop(
                                 drop(permit);
                                 let tls_stream = match handshake {
                                     Ok(Ok(s)) => s,
-                                    Ok(Err(e)) => return host.warn(&format!("tls handshake failed peer={peer} reason=\"{e}\"")),
-                                    Err(_) => return host.warn(&format!("tls handshake failed peer={peer} reason=\"timed out\"")),
+                                    Ok(Err(e)) => return host.warn(&format!("tls_error peer={peer} reason={}", quoted(&e.to_string()))),
+                                    Err(_) => return host.warn(&format!("tls_error peer={peer} reason={}", quoted("handshake timed out"))),
                                 };
                                 if let Admission::Admitted(id) = device.admit(peer, role.transport) {
                                     let (r, w) = tokio::io::split(tls_stream);
@@ -141,7 +145,11 @@ pub async fn accept_loop(
                     // Out of descriptors (a flood) or a connection reset before accept:
                     // say so once per episode, wait a moment, go on serving.
                     if !accept_failing {
-                        host.warn(&format!("accept failed listener={} reason=\"{e}\"", role.transport.as_str()));
+                        host.warn(&format!(
+                            "accept_error listener={} reason={}",
+                            role.transport.as_str(),
+                            quoted(&e.to_string())
+                        ));
                         accept_failing = true;
                     }
                     tokio::time::sleep(ACCEPT_BACKOFF).await;

@@ -1,6 +1,8 @@
 //! What a simulated board is configured with, in-process (`SimOptions`) and on the
 //! command line (`SimArgs`, whose flags are declared here once).
 
+use super::error::SimError;
+
 /// Settings of one simulated board. `Default` suits in-process use (`wsbench run --sim`):
 /// ports 0, so the OS picks free ones and parallel runs never collide; the rest are the
 /// ESP-IDF example's values.
@@ -37,6 +39,23 @@ impl Default for SimOptions {
     }
 }
 
+impl SimOptions {
+    /// Rejects settings the device cannot run with (the CLI's flags already bound them;
+    /// in-process callers get the same limits).
+    pub fn validate(&self) -> Result<(), SimError> {
+        if !(1..=1024).contains(&self.max_sockets) {
+            return Err(SimError::InvalidOption(format!(
+                "max_sockets = {} (allowed 1..=1024)",
+                self.max_sockets
+            )));
+        }
+        if self.max_message_len == 0 {
+            return Err(SimError::InvalidOption("max_message_len = 0".into()));
+        }
+        Ok(())
+    }
+}
+
 /// Flags of `wsbench sim`. Defaults are the board's: ports as on the host's usual
 /// unprivileged stand-ins for 80 and 443.
 #[derive(Debug, Clone, clap::Args)]
@@ -59,8 +78,9 @@ pub struct SimArgs {
     /// Largest message accepted in bytes (after reassembly); bigger ones close with 1009.
     #[arg(long, default_value_t = 16384, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(1..=(64 * 1024 * 1024)))]
     pub max_message: u32,
-    /// Also copy the console to a file-like target; only `-` (stdout) is supported.
-    #[arg(long, value_name = "-", value_parser = parse_console_target)]
+    /// Also copy the console's log lines to stdout (`--console -`). The pseudo-terminal
+    /// always gets them.
+    #[arg(long, value_name = "TARGET", value_parser = parse_console_target)]
     pub console: Option<ConsoleTarget>,
 }
 

@@ -26,8 +26,30 @@ impl SimPlatform {
     }
 }
 
-/// Tag of lines about the host binding itself (not the device's protocol logic).
+/// Tag of lines about the host binding itself (not the device's protocol logic). Its
+/// events, in the device's message grammar:
+///
+/// ```text
+/// W tls_error peer=127.0.0.1:50312 reason="..."        handshake failed or timed out
+/// W tls_refuse peer=.. reason=pending_handshakes       too many handshakes at once
+/// W accept_error listener=ws|wss reason="..."          accept failed (e.g. out of fds)
+/// ```
 pub const HOST_TAG: &str = "wsbench-sim";
+
+/// A value for the message grammar of `wsbench_device::idf_log`: quoted (with `"` and
+/// `\` escaped) so spaces and quotes in error texts cannot break the key=value parse.
+pub fn quoted(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        if matches!(c, '"' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
 
 impl SimPlatform {
     /// A W-level console line from the binding (e.g. a failed TLS handshake), in the
@@ -57,5 +79,25 @@ impl Platform for SimPlatform {
 
     fn console(&self, line: &str) {
         self.console.write_line(line);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use wsbench_device::idf_log::{IdfLine, KeyValues};
+
+    use super::quoted;
+
+    #[test]
+    fn quoted_values_parse_back_with_the_device_grammar() {
+        let reason = r#"peer said "no" \ twice"#;
+        let line = format!(
+            "W (5) wsbench-sim: tls_error peer=1.2.3.4:5 reason={}",
+            quoted(reason)
+        );
+        let parsed = IdfLine::parse(&line).unwrap();
+        let kv = KeyValues::parse(parsed.message.split_once(' ').unwrap().1).unwrap();
+        assert_eq!(kv.get("reason"), Some(reason));
+        assert_eq!(kv.get("peer"), Some("1.2.3.4:5"));
     }
 }

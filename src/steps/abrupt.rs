@@ -10,7 +10,8 @@ use crate::scenario::model::AbruptStep;
 
 /// A masked text frame header announcing 1000 payload bytes, then only 10 of them.
 const PARTIAL_FRAME: [u8; 18] = [
-    0x81, 0xFE, 0x03, 0xE8, 0x11, 0x22, 0x33, 0x44, b'p', b'a', b'r', b't', b'i', b'a', b'l', b'!', b'!', b'!',
+    0x81, 0xFE, 0x03, 0xE8, 0x11, 0x22, 0x33, 0x44, b'p', b'a', b'r', b't', b'i', b'a', b'l', b'!',
+    b'!', b'!',
 ];
 
 pub async fn run(cfg: &AbruptStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
@@ -37,8 +38,17 @@ pub async fn run(cfg: &AbruptStep, ctx: &mut StepCtx<'_>) -> Result<(), String> 
             }
         }
         let check = async {
-            let (mut ws, _) = ctx.endpoint.connect(None, cfg.timeout.0).await.map_err(|e| e.cause())?;
-            let r = echo_once(&mut ws, Message::text(format!("#abrupt check {i}")), cfg.timeout.0).await;
+            let (mut ws, _) = ctx
+                .endpoint
+                .connect(None, cfg.timeout.0)
+                .await
+                .map_err(|e| e.cause())?;
+            let r = echo_once(
+                &mut ws,
+                Message::text(format!("#abrupt check {i}")),
+                cfg.timeout.0,
+            )
+            .await;
             close_politely(&mut ws, std::time::Duration::from_secs(1)).await;
             match r {
                 EchoResult::Ok(d) => Ok(d),
@@ -57,7 +67,9 @@ pub async fn run(cfg: &AbruptStep, ctx: &mut StepCtx<'_>) -> Result<(), String> 
                 failed += 1;
                 last_ok = false;
                 rec.failure(&format!("check: {cause}"));
-                rec.error(format!("after dropping client {i}, a new client was not served: {cause}"));
+                rec.error(format!(
+                    "after dropping client {i}, a new client was not served: {cause}"
+                ));
             }
         }
     }

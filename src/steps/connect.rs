@@ -66,7 +66,11 @@ pub async fn run(cfg: &ConnectStep, ctx: &mut StepCtx<'_>) -> Result<(), String>
     rec.set("connected", connected as f64);
     rec.set("failed", (cfg.clients - connected) as f64);
     if let Some(e) = &first_error {
-        rec.error(format!("{} of {} clients failed to connect; first: {e}", cfg.clients - connected, cfg.clients));
+        rec.error(format!(
+            "{} of {} clients failed to connect; first: {e}",
+            cfg.clients - connected,
+            cfg.clients
+        ));
     }
     if connected == 0 {
         return Err(first_error.unwrap_or_else(|| "no client connected".into()));

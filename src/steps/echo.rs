@@ -67,8 +67,13 @@ pub async fn run(cfg: &EchoStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
     rec.set("corrupt", total.corrupt as f64);
     rec.set("late", total.late as f64);
     rec.set("lost", lost as f64);
-    rec.set("loss", if total.sent > 0 { lost as f64 / total.sent as f64 } else { 0.0 });
-    rec.set("throughput", total.received as f64 / cfg.duration.0.as_secs_f64());
+    if total.sent > 0 {
+        rec.set("loss", lost as f64 / total.sent as f64);
+    }
+    rec.set(
+        "throughput",
+        total.received as f64 / cfg.duration.0.as_secs_f64(),
+    );
     if total.duplicates > 0 {
         rec.note(format!("{} duplicate echoes received", total.duplicates));
     }
@@ -96,8 +101,13 @@ async fn run_client(
             let mut sent = 0u64;
             for seq in 0..count {
                 tokio::time::sleep_until(intended(seq).into()).await;
-                if let Err(e) = sink.send(message(cfg.opcode, echo_payload(id, seq, size))).await {
-                    rec.error(format!("client {id}: send failed after {sent} messages: {e}"));
+                if let Err(e) = sink
+                    .send(message(cfg.opcode, echo_payload(id, seq, size)))
+                    .await
+                {
+                    rec.error(format!(
+                        "client {id}: send failed after {sent} messages: {e}"
+                    ));
                     break;
                 }
                 sent += 1;
@@ -136,7 +146,9 @@ async fn run_client(
                 Ok(Some(Ok(m))) => m,
             };
             let now = Instant::now();
-            let Some((op, payload)) = data(&msg) else { continue };
+            let Some((op, payload)) = data(&msg) else {
+                continue;
+            };
             let Some((cid, seq)) = parse_echo_header(payload) else {
                 // Not one of ours: a broadcast or other server traffic.
                 continue;

@@ -24,16 +24,29 @@ struct Held {
 
 pub async fn run(cfg: &ExhaustStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
     let rec = ctx.rec.clone();
-    let already_open = ctx.pool.len() as u32;
-    if already_open > 0 {
-        rec.note(format!("{already_open} clients from earlier steps were open and count toward the limit"));
+    // Clients from earlier steps would be purged unseen and skew the limit: close them.
+    let earlier = std::mem::take(ctx.pool);
+    if !earlier.is_empty() {
+        rec.note(format!("closed the {} clients opened by earlier steps first, so the limit is counted from zero", earlier.len()));
+        let closes = earlier.into_iter().map(|mut c| {
+            let rec = rec.clone();
+            async move {
+                super::wire::close_politely(&mut c.ws, Duration::from_secs(1)).await;
+                rec.disconnected();
+            }
+        });
+        futures_util::future::join_all(closes).await;
+        tokio::time::sleep(cfg.settle.0).await;
     }
     let mut held: Vec<Held> = Vec::new();
     let mut limit = None;
     let mut treatment = String::new();
     let mut closed_before: Vec<usize> = Vec::new();
     for _ in 0..cfg.cap {
-        let open_before = held.iter().filter(|h| !h.closed.load(Ordering::Relaxed)).count() as u32;
+        let open_before = held
+            .iter()
+            .filter(|h| !h.closed.load(Ordering::Relaxed))
+            .count() as u32;
         rec.sent(1);
         match ctx.endpoint.connect(None, cfg.timeout.0).await {
             Err(e) => {
@@ -46,7 +59,7 @@ pub async fn run(cfg: &ExhaustStep, ctx: &mut StepCtx<'_>) -> Result<(), String>
                 };
                 rec.add(key, 1.0);
                 rec.failure(&cause);
-                limit = Some(open_before + already_open);
+                limit = Some(open_before);
                 treatment = format!("extra client {} ({e})", describe(&cause));
                 break;
             }
@@ -68,7 +81,11 @@ pub async fn run(cfg: &ExhaustStep, ctx: &mut StepCtx<'_>) -> Result<(), String>
                     flag.store(true, Ordering::Relaxed);
                     r.disconnected();
                 });
-                held.push(Held { sink, closed, reader });
+                held.push(Held {
+                    sink,
+                    closed,
+                    reader,
+                });
             }
         }
         tokio::time::sleep(cfg.settle.0).await;
@@ -76,7 +93,7 @@ pub async fn run(cfg: &ExhaustStep, ctx: &mut StepCtx<'_>) -> Result<(), String>
         if held[newest].closed.load(Ordering::Relaxed) {
             rec.add("refused", 1.0);
             rec.failure("closed after upgrade");
-            limit = Some(open_before + already_open);
+            limit = Some(open_before);
             treatment = "extra client accepted, then closed by the server".into();
             break;
         }
@@ -85,17 +102,25 @@ pub async fn run(cfg: &ExhaustStep, ctx: &mut StepCtx<'_>) -> Result<(), String>
             .collect();
         if !newly_closed.is_empty() {
             rec.add("purged", newly_closed.len() as f64);
-            limit = Some(open_before + already_open);
+            limit = Some(open_before);
             let oldest_open = (0..newest).find(|i| !closed_before.contains(i));
             treatment = if newly_closed.len() == 1 && Some(newly_closed[0]) == oldest_open {
-                format!("extra client accepted, oldest client (#{}) purged", newly_closed[0] + 1)
+                format!(
+                    "extra client accepted, oldest client (#{}) purged",
+                    newly_closed[0] + 1
+                )
             } else {
                 let ids: Vec<String> = newly_closed.iter().map(|i| format!("#{}", i + 1)).collect();
-                format!("extra client accepted, clients {} closed by the server", ids.join(", "))
+                format!(
+                    "extra client accepted, clients {} closed by the server",
+                    ids.join(", ")
+                )
             };
             break;
         }
-        closed_before = (0..held.len()).filter(|i| held[*i].closed.load(Ordering::Relaxed)).collect();
+        closed_before = (0..held.len())
+            .filter(|i| held[*i].closed.load(Ordering::Relaxed))
+            .collect();
     }
     let opened = held.len() as u32;
     rec.set("opened", opened as f64);
@@ -109,7 +134,10 @@ pub async fn run(cfg: &ExhaustStep, ctx: &mut StepCtx<'_>) -> Result<(), String>
             rec.set("limit", l as f64);
             rec.note(format!("limit found: {l} connections; {treatment}"));
         }
-        None => rec.note(format!("no limit found up to the cap of {} connections", cfg.cap)),
+        None => rec.note(format!(
+            "no limit found up to the cap of {} connections",
+            cfg.cap
+        )),
     }
     // Close everything, then check that the server serves a new client.
     for mut h in held {
@@ -128,13 +156,18 @@ pub async fn run(cfg: &ExhaustStep, ctx: &mut StepCtx<'_>) -> Result<(), String>
             match result {
                 EchoResult::Ok(_) => true,
                 other => {
-                    rec.error(format!("after closing all, a new client got no echo: {}", other.cause()));
+                    rec.error(format!(
+                        "after closing all, a new client got no echo: {}",
+                        other.cause()
+                    ));
                     false
                 }
             }
         }
         Err(e) => {
-            rec.error(format!("after closing all, a new client could not connect: {e}"));
+            rec.error(format!(
+                "after closing all, a new client could not connect: {e}"
+            ));
             false
         }
     };

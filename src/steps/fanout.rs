@@ -37,7 +37,9 @@ fn burst_fields(text: &str) -> Option<HashMap<&str, u64>> {
     let rest = text.strip_prefix("burst ")?;
     let mut fields = HashMap::new();
     for word in rest.split(' ') {
-        let Some((k, v)) = word.split_once('=') else { break };
+        let Some((k, v)) = word.split_once('=') else {
+            break;
+        };
         let Ok(v) = v.parse() else { break };
         fields.insert(k, v);
     }
@@ -72,7 +74,15 @@ pub async fn run(cfg: &FanoutStep, ctx: &mut StepCtx<'_>) -> Result<(), String> 
         } else {
             Some(sink)
         };
-        tasks.spawn(receive(client.id, stream, keep_sink, replies, cfg.clone(), deadline, rec.clone()));
+        tasks.spawn(receive(
+            client.id,
+            stream,
+            keep_sink,
+            replies,
+            cfg.clone(),
+            deadline,
+            rec.clone(),
+        ));
     }
     drop(reply_tx);
     let mut sink0 = sink0.expect("pool is not empty");
@@ -90,7 +100,12 @@ pub async fn run(cfg: &FanoutStep, ctx: &mut StepCtx<'_>) -> Result<(), String> 
                 }
                 let reply = wait_reply(&mut reply_rx, "time ", Duration::from_secs(1)).await;
                 let Some((at, text)) = reply else { break };
-                let Some(dev) = text.split_whitespace().find_map(|w| w.strip_prefix("t_us=")) else { break };
+                let Some(dev) = text
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("t_us="))
+                else {
+                    break;
+                };
                 let Ok(dev) = dev.parse::<i128>() else { break };
                 let rtt = at - sent_at;
                 let mid = (sent_at - base).as_micros() as i128 + (rtt.as_micros() as i128) / 2;
@@ -101,15 +116,26 @@ pub async fn run(cfg: &FanoutStep, ctx: &mut StepCtx<'_>) -> Result<(), String> 
             match best {
                 Some((rtt, off)) => {
                     offset_us = Some(off);
-                    rec.note(format!("device clock offset estimated with !time (best round trip {} µs)", rtt.as_micros()));
+                    rec.note(format!(
+                        "device clock offset estimated with !time (best round trip {} µs)",
+                        rtt.as_micros()
+                    ));
                 }
                 None => rec.note("no answer to !time: device-to-client latency not measured"),
             }
-            let cmd = format!("!burst {} {} {}", cfg.count, cfg.size, cfg.interval.0.as_millis());
+            let cmd = format!(
+                "!burst {} {} {}",
+                cfg.count,
+                cfg.size,
+                cfg.interval.0.as_millis()
+            );
             rec.sent(cfg.count as u64);
             if let Err(e) = sink0.send(Message::text(cmd.clone())).await {
                 failed = Some(format!("sending `{cmd}` failed: {e}"));
-            } else if wait_reply(&mut reply_rx, "!burst", Duration::from_secs(2)).await.is_none() {
+            } else if wait_reply(&mut reply_rx, "!burst started", Duration::from_secs(2))
+                .await
+                .is_none()
+            {
                 failed = Some(format!(
                     "the target did not acknowledge `{cmd}`: it does not look like a wsbench device; \
                      use `trigger: message` or `trigger: broadcast` with other servers"
@@ -218,7 +244,11 @@ async fn receive(
                     if bid != burst_id {
                         continue;
                     }
-                    Some(Arrival { key: f["seq"], at, device_us: f.get("t_us").copied() })
+                    Some(Arrival {
+                        key: f["seq"],
+                        at,
+                        device_us: f.get("t_us").copied(),
+                    })
                 }
                 None => None,
             },
@@ -227,7 +257,11 @@ async fn receive(
                 text.strip_prefix(prefix)
                     .and_then(|r| r.strip_prefix(" #"))
                     .and_then(|r| r.parse().ok())
-                    .map(|key| Arrival { key, at, device_us: None })
+                    .map(|key| Arrival {
+                        key,
+                        at,
+                        device_us: None,
+                    })
             }
             FanoutTrigger::Broadcast => {
                 if text.starts_with('!') || text.starts_with('#') {
@@ -236,7 +270,11 @@ async fn receive(
                     let next = broadcast_keys.len() as u64;
                     let key = trailing_number(text)
                         .unwrap_or_else(|| *broadcast_keys.entry(text.to_string()).or_insert(next));
-                    Some(Arrival { key, at, device_us: None })
+                    Some(Arrival {
+                        key,
+                        at,
+                        device_us: None,
+                    })
                 }
             }
         };
@@ -254,9 +292,24 @@ async fn receive(
         }
     }
     match (sink, open) {
-        (Some(sink), true) => ClientResult { id, arrivals, ws: sink.reunite(stream).ok(), stream: None },
-        (None, true) => ClientResult { id, arrivals, ws: None, stream: Some(stream) },
-        _ => ClientResult { id, arrivals, ws: None, stream: None },
+        (Some(sink), true) => ClientResult {
+            id,
+            arrivals,
+            ws: sink.reunite(stream).ok(),
+            stream: None,
+        },
+        (None, true) => ClientResult {
+            id,
+            arrivals,
+            ws: None,
+            stream: Some(stream),
+        },
+        _ => ClientResult {
+            id,
+            arrivals,
+            ws: None,
+            stream: None,
+        },
     }
 }
 
@@ -282,7 +335,11 @@ fn analyse(
     }
     first_seen.sort_by_key(|(_, at)| *at);
     let keys: Vec<u64> = match cfg.trigger {
-        FanoutTrigger::Broadcast => first_seen.iter().take(cfg.count as usize).map(|(k, _)| *k).collect(),
+        FanoutTrigger::Broadcast => first_seen
+            .iter()
+            .take(cfg.count as usize)
+            .map(|(k, _)| *k)
+            .collect(),
         _ => {
             let mut k: Vec<u64> = first_seen.iter().map(|(k, _)| *k).collect();
             k.sort_unstable();
@@ -335,13 +392,28 @@ fn analyse(
     rec.set("lost", lost as f64);
     rec.set("duplicates", duplicates as f64);
     rec.set("reordered", reordered as f64);
-    rec.set("loss", if expected > 0 { lost as f64 / expected as f64 } else { 0.0 });
-    let incomplete = per_key.values().filter(|(_, _, c)| (*c as usize) < n).count();
+    rec.set(
+        "loss",
+        if expected > 0 {
+            lost as f64 / expected as f64
+        } else {
+            0.0
+        },
+    );
+    let incomplete = per_key
+        .values()
+        .filter(|(_, _, c)| (*c as usize) < n)
+        .count();
     if incomplete > 0 {
-        rec.note(format!("{incomplete} of {messages} messages did not reach every client"));
+        rec.note(format!(
+            "{incomplete} of {messages} messages did not reach every client"
+        ));
     }
     if cfg.trigger == FanoutTrigger::Broadcast && messages < cfg.count as u64 {
-        rec.note(format!("only {messages} of {} broadcasts arrived before the timeout", cfg.count));
+        rec.note(format!(
+            "only {messages} of {} broadcasts arrived before the timeout",
+            cfg.count
+        ));
     }
 }
 

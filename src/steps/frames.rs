@@ -22,10 +22,19 @@ pub async fn run(cfg: &FramesStep, ctx: &mut StepCtx<'_>) -> Result<(), String> 
     let fragments = cfg.fragments.max(1);
     let mut cases: Vec<(u32, u32)> = cfg.sizes.iter().map(|s| (*s, 1)).collect();
     if fragments > 1 {
-        cases.extend(cfg.sizes.iter().filter(|s| **s >= fragments).map(|s| (*s, fragments)));
+        cases.extend(
+            cfg.sizes
+                .iter()
+                .filter(|s| **s >= fragments)
+                .map(|s| (*s, fragments)),
+        );
     }
     for (size, parts) in cases {
-        let label = if parts > 1 { format!("{size} B in {parts} fragments") } else { format!("{size} B") };
+        let label = if parts > 1 {
+            format!("{size} B in {parts} fragments")
+        } else {
+            format!("{size} B")
+        };
         if ws.is_none() {
             match ctx.endpoint.connect(None, cfg.timeout.0).await {
                 Ok((c, _)) => ws = Some(c),
@@ -82,7 +91,13 @@ pub async fn run(cfg: &FramesStep, ctx: &mut StepCtx<'_>) -> Result<(), String> 
     Ok(())
 }
 
-async fn send_and_wait(ws: &mut Ws, opcode: Opcode, payload: Vec<u8>, parts: u32, timeout: Duration) -> EchoResult {
+async fn send_and_wait(
+    ws: &mut Ws,
+    opcode: Opcode,
+    payload: Vec<u8>,
+    parts: u32,
+    timeout: Duration,
+) -> EchoResult {
     use futures_util::StreamExt;
     let expected = payload.clone();
     let send = if parts <= 1 {
@@ -97,8 +112,14 @@ async fn send_and_wait(ws: &mut Ws, opcode: Opcode, payload: Vec<u8>, parts: u32
         let last = chunks.len() - 1;
         let mut r = Ok(());
         for (i, c) in chunks.iter().enumerate() {
-            let op = if i == 0 { first_op } else { OpCode::Data(Data::Continue) };
-            r = ws.feed(Message::Frame(Frame::message(c.to_vec(), op, i == last))).await;
+            let op = if i == 0 {
+                first_op
+            } else {
+                OpCode::Data(Data::Continue)
+            };
+            r = ws
+                .feed(Message::Frame(Frame::message(c.to_vec(), op, i == last)))
+                .await;
             if r.is_err() {
                 break;
             }
@@ -115,15 +136,19 @@ async fn send_and_wait(ws: &mut Ws, opcode: Opcode, payload: Vec<u8>, parts: u32
             Err(_) => return EchoResult::Timeout,
             Ok(None) => return EchoResult::Closed(None),
             Ok(Some(Err(e))) => return EchoResult::Error(e.to_string()),
-            Ok(Some(Ok(Message::Close(f)))) => return EchoResult::Closed(f.map(|f| u16::from(f.code))),
+            Ok(Some(Ok(Message::Close(f)))) => {
+                return EchoResult::Closed(f.map(|f| u16::from(f.code)));
+            }
             Ok(Some(Ok(m))) => {
                 let Some((op, p)) = data(&m) else { continue };
-                if p.starts_with(b"#frames") || p.len() == expected.len() {
-                    return if op == opcode && p == expected.as_slice() {
-                        EchoResult::Ok(start.elapsed())
-                    } else {
-                        EchoResult::Mismatch
-                    };
+                if op == opcode && p == expected.as_slice() {
+                    return EchoResult::Ok(start.elapsed());
+                }
+                // Ours but changed; anything else (a periodic broadcast) is skipped.
+                let ours = p.starts_with(b"#frames")
+                    || (p.len() == expected.len() && !p.starts_with(b"Server broadcast"));
+                if ours {
+                    return EchoResult::Mismatch;
                 }
             }
         }

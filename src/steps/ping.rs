@@ -14,7 +14,11 @@ use crate::scenario::model::PingStep;
 pub async fn run(cfg: &PingStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
     let own = ctx.pool.is_empty();
     let clients = if own {
-        let (ws, _) = ctx.endpoint.connect(None, cfg.timeout.0).await.map_err(|e| e.to_string())?;
+        let (ws, _) = ctx
+            .endpoint
+            .connect(None, cfg.timeout.0)
+            .await
+            .map_err(|e| e.to_string())?;
         ctx.rec.connected();
         vec![PooledClient { id: u32::MAX, ws }]
     } else {
@@ -44,7 +48,11 @@ pub async fn run(cfg: &PingStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
     Ok(())
 }
 
-async fn ping_client(mut c: PooledClient, cfg: PingStep, rec: StepRec) -> (u64, u64, Option<PooledClient>) {
+async fn ping_client(
+    mut c: PooledClient,
+    cfg: PingStep,
+    rec: StepRec,
+) -> (u64, u64, Option<PooledClient>) {
     let (mut sent, mut received) = (0, 0);
     let start = tokio::time::Instant::now();
     for seq in 0..cfg.count as u64 {

@@ -13,7 +13,10 @@ use super::wire::close_politely;
 use crate::scenario::model::TlsStep;
 
 pub async fn run(cfg: &TlsStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
-    let Some(endpoint) = ctx.wss.or(ctx.endpoint.tls.is_some().then_some(ctx.endpoint)) else {
+    let Some(endpoint) = ctx
+        .wss
+        .or(ctx.endpoint.tls.is_some().then_some(ctx.endpoint))
+    else {
         return Err(format!(
             "`tls` needs a wss:// target, and {} is plain ws://; give --target wss://… (the simulated board has both)",
             ctx.endpoint.url
@@ -23,7 +26,8 @@ pub async fn run(cfg: &TlsStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
     let ok = Arc::new(AtomicU32::new(0));
     let mut workers = JoinSet::new();
     for _ in 0..cfg.concurrency.min(cfg.handshakes) {
-        let (endpoint, next, ok, rec) = (endpoint.clone(), next.clone(), ok.clone(), ctx.rec.clone());
+        let (endpoint, next, ok, rec) =
+            (endpoint.clone(), next.clone(), ok.clone(), ctx.rec.clone());
         let (total, timeout) = (cfg.handshakes, cfg.timeout.0);
         workers.spawn(async move {
             while next.fetch_add(1, Ordering::Relaxed) < total {
@@ -31,9 +35,11 @@ pub async fn run(cfg: &TlsStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
                 match endpoint.connect(None, timeout).await {
                     Ok((mut ws, timings)) => {
                         rec.received(1);
+                        rec.connected();
                         record_timings(&rec, &timings);
                         ok.fetch_add(1, Ordering::Relaxed);
                         close_politely(&mut ws, Duration::from_secs(1)).await;
+                        rec.disconnected();
                     }
                     Err(e) => {
                         rec.failure(&e.cause());
@@ -48,6 +54,9 @@ pub async fn run(cfg: &TlsStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
     ctx.rec.set("handshakes", cfg.handshakes as f64);
     ctx.rec.set("succeeded", ok as f64);
     ctx.rec.set("failed", (cfg.handshakes - ok) as f64);
-    ctx.rec.note(format!("{ok} of {} wss connections to {} succeeded", cfg.handshakes, endpoint.url));
+    ctx.rec.note(format!(
+        "{ok} of {} wss connections to {} succeeded",
+        cfg.handshakes, endpoint.url
+    ));
     Ok(())
 }

@@ -12,10 +12,10 @@ use crate::client::Ws;
 use crate::scenario::ECHO_MIN_SIZE;
 use crate::scenario::model::Opcode;
 
-/// Payload of echo message `seq` of `client`: a 24-byte header `#<client:7>:<seq:15>|`
+/// Payload of echo message `seq` of `client`: a 24-byte header `#<client:7>:<seq:14>|`
 /// then a pattern that depends on both, so any changed byte is caught.
 pub fn echo_payload(client: u32, seq: u64, size: usize) -> Vec<u8> {
-    let mut p = format!("#{client:07}:{seq:015}|").into_bytes();
+    let mut p = format!("#{client:07}:{seq:014}|").into_bytes();
     debug_assert_eq!(p.len(), ECHO_MIN_SIZE as usize);
     fill(&mut p, size, client as u64 ^ seq);
     p
@@ -76,7 +76,7 @@ impl EchoResult {
             EchoResult::Closed(Some(c)) => format!("closed {c}"),
             EchoResult::Closed(None) => "closed".into(),
             EchoResult::Timeout => "no echo (timeout)".into(),
-            EchoResult::Error(_) => "io error".into(),
+            EchoResult::Error(e) => format!("io error: {e}"),
         }
     }
 }
@@ -96,7 +96,9 @@ pub async fn echo_once(ws: &mut Ws, msg: Message, timeout: Duration) -> EchoResu
             Err(_) => return EchoResult::Timeout,
             Ok(None) => return EchoResult::Closed(None),
             Ok(Some(Err(e))) => return EchoResult::Error(e.to_string()),
-            Ok(Some(Ok(Message::Close(f)))) => return EchoResult::Closed(f.map(|f| u16::from(f.code))),
+            Ok(Some(Ok(Message::Close(f)))) => {
+                return EchoResult::Closed(f.map(|f| u16::from(f.code)));
+            }
             Ok(Some(Ok(m))) => {
                 let Some((op, p)) = data(&m) else { continue };
                 match &want {
@@ -115,7 +117,10 @@ pub async fn echo_once(ws: &mut Ws, msg: Message, timeout: Duration) -> EchoResu
 
 /// Sends CLOSE and waits (bounded) for the server's CLOSE; then the TCP side drops.
 pub async fn close_politely(ws: &mut Ws, timeout: Duration) -> bool {
-    let frame = CloseFrame { code: CloseCode::Normal, reason: "".into() };
+    let frame = CloseFrame {
+        code: CloseCode::Normal,
+        reason: "".into(),
+    };
     if ws.close(Some(frame)).await.is_err() {
         return false;
     }

@@ -198,3 +198,43 @@ async fn a_flood_of_connections_leaves_the_board_serving() {
         "a flood over the limit purges (and logs) sessions"
     );
 }
+
+#[tokio::test]
+async fn plain_bytes_on_the_tls_port_are_logged_and_closed() {
+    let mut sim = Sim::start(&["--broadcast-ms", "0"]);
+    let mut bystander = connect(&sim.wss_url).await;
+    let mark = sim.mark();
+    let mut stream = TcpStream::connect(host_port(&sim.wss_url)).await.unwrap();
+    let peer = peer_of(&stream);
+    let _ = stream.write_all(UPGRADE_WITH_KEY.as_bytes()).await;
+    read_until_closed(&mut stream).await;
+    let line = sim
+        .wait_line(mark, "for the TLS failure", |l| {
+            l.contains(" tls_error ") && field(l, "peer") == Some(peer.as_str())
+        })
+        .await;
+    assert!(line.starts_with("W ("), "{line}");
+    // No session was taken by it.
+    let s = stats(&mut bystander).await;
+    assert_eq!(s["clients"], 1, "{s}");
+    assert_echo(&mut bystander, Message::text("unbothered")).await;
+    still_serves(&sim).await;
+    assert!(sim.alive());
+}
+
+#[tokio::test]
+async fn silent_connections_to_the_tls_port_do_not_lock_out_clients() {
+    let mut sim = Sim::start(&["--broadcast-ms", "0"]);
+    let addr = host_port(&sim.wss_url);
+    let mut silent = Vec::new();
+    for _ in 0..100 {
+        silent.push(TcpStream::connect(&addr).await.unwrap());
+    }
+    // Handshakes pending do not hold session slots: a real client gets in at once.
+    let mut client = connect(&sim.wss_url).await;
+    assert_echo(&mut client, Message::text("past the silent ones")).await;
+    let s = stats(&mut client).await;
+    assert_eq!(s["clients"], 1, "{s}");
+    drop(silent);
+    assert!(sim.alive());
+}

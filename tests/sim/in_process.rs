@@ -41,3 +41,15 @@ async fn sim_board_serves_logs_and_shuts_down() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+#[tokio::test]
+async fn sim_board_rejects_settings_it_cannot_run() {
+    let err = SimBoard::start(SimOptions {
+        max_sockets: 0,
+        ..SimOptions::default()
+    })
+    .await
+    .err()
+    .expect("max_sockets 0 accepted");
+    assert!(err.to_string().contains("max_sockets"), "{err}");
+}

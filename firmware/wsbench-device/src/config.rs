@@ -18,6 +18,10 @@ pub struct DeviceConfig {
     /// Largest message (after reassembling fragments) the device accepts; above it the
     /// session is closed with 1009.
     pub max_message_len: usize,
+    /// Bytes queued for one session before its replies wait and broadcasts to it are
+    /// dropped (a single frame is always accepted into an empty queue). Bounds memory
+    /// per session with clients that read slowly.
+    pub max_queued_bytes: usize,
     /// Port of the plain WebSocket listener, as announced in the ready line.
     pub ws_port: u16,
     /// Port of the TLS listener, as announced in the ready line; 0 = not served.
@@ -43,6 +47,7 @@ impl Default for DeviceConfig {
             lru_purge: true,
             broadcast_interval_ms: 5000,
             max_message_len: 16 * 1024,
+            max_queued_bytes: 16 * 1024,
             ws_port: 80,
             wss_port: 443,
             ssid: String::from("ESP32-WS-Server"),

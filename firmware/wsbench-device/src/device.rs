@@ -22,7 +22,8 @@ use crate::platform::{HeapFigures, Platform};
 use crate::session_table::{Admission, EndReason, SessionId, SessionTable};
 use crate::wire::Outgoing;
 
-/// Frames a session's queue holds before senders wait (echo) or drop (broadcast).
+/// Frames a session's queue holds before senders wait (echo) or drop (broadcast); the
+/// bytes are bounded too, by `DeviceConfig::max_queued_bytes`.
 pub const SESSION_QUEUE_FRAMES: usize = 32;
 
 type Cs = CriticalSectionRawMutex;
@@ -37,6 +38,8 @@ pub(crate) enum Stop {
 pub(crate) struct SessionLink {
     pub queue: Channel<Cs, Outgoing, SESSION_QUEUE_FRAMES>,
     pub stop: Signal<Cs, Stop>,
+    /// Raised by the writer after each frame, for a reader waiting on the byte budget.
+    pub drained: Signal<Cs, ()>,
 }
 
 /// A `!burst` in progress.
@@ -90,6 +93,7 @@ impl<P: Platform> Device<P> {
             .map(|_| SessionLink {
                 queue: Channel::new(),
                 stop: Signal::new(),
+                drained: Signal::new(),
             })
             .collect();
         Device {
@@ -172,6 +176,7 @@ impl<P: Platform> Device<P> {
                 let link = &self.links[usize::from(id.slot)];
                 link.queue.clear();
                 link.stop.reset();
+                link.drained.reset();
                 self.log(&DeviceEvent::Open {
                     id: id.number,
                     peer: format!("{peer}"),
@@ -203,7 +208,9 @@ impl<P: Platform> Device<P> {
         }
         let link = &self.links[usize::from(id.slot)];
         let http = http_phase::handle_request(&mut reader, &mut writer, || self.status_page());
-        let timeout = self.platform.sleep_ms(self.config.request_timeout_ms);
+        let timeout = self
+            .platform
+            .sleep_ms(self.config.request_timeout_ms.max(1));
         let outcome = match select(http, select(timeout, link.stop.wait())).await {
             Either::First(outcome) => outcome,
             Either::Second(Either::First(())) => {

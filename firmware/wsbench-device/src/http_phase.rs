@@ -125,12 +125,12 @@ async fn upgrade<W: Write>(
 
 /// A Sec-WebSocket-Key is 16 random bytes in base64: 24 characters ending in `==`.
 fn valid_key(key: &str) -> bool {
-    let key = key.trim();
+    let key = key.trim().as_bytes();
     key.len() == 24
-        && key.ends_with("==")
+        && key.ends_with(b"==")
         && key[..22]
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
 }
 
 /// True when the comma-separated header `value` holds `token` (case-insensitive).

@@ -20,10 +20,13 @@
 //! message = event *( " " key "=" value )
 //! value   = bare | quoted
 //! bare    = 1*( any char except space, '"' and '=' )
-//! quoted  = '"' *( any char except '"' and '\' | '\"' | '\\' ) '"'
+//! quoted  = '"' *( any char except '"', '\' and controls | escape ) '"'
+//! escape  = '\"' | '\\' | '\n' | '\r' | '\t' | '\u{' 1*6hex '}'
 //! ```
 //!
-//! Values are quoted only when they hold a space, a quote, a `=`, or are empty. Keys
+//! Values are quoted only when they hold a space, a quote, a `=`, a backslash or a control
+//! character, or are empty. Inside quotes `\"`, `\\`, `\n`, `\r`, `\t` and `\u{hex}`
+//! stand for the character, so an event never spans two lines. Keys
 //! appear in the order below; parsers must ignore keys they do not know (later versions
 //! may add some). The events ([`DeviceEvent`]):
 //!
@@ -535,17 +538,28 @@ struct Value<'a>(&'a str);
 
 impl fmt::Display for Value<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let needs_quotes =
-            self.0.is_empty() || self.0.chars().any(|c| c == ' ' || c == '"' || c == '=');
+        let needs_quotes = self.0.is_empty()
+            || self
+                .0
+                .chars()
+                .any(|c| c == ' ' || c == '"' || c == '=' || c == '\\' || c.is_control());
         if !needs_quotes {
             return f.write_str(self.0);
         }
         f.write_char('"')?;
         for c in self.0.chars() {
-            if c == '"' || c == '\\' {
-                f.write_char('\\')?;
+            match c {
+                '"' | '\\' => {
+                    f.write_char('\\')?;
+                    f.write_char(c)?;
+                }
+                // One event, one line: control characters never reach the console raw.
+                '\n' => f.write_str("\\n")?,
+                '\r' => f.write_str("\\r")?,
+                '\t' => f.write_str("\\t")?,
+                c if c.is_control() => write!(f, "\\u{{{:x}}}", c as u32)?,
+                c => f.write_char(c)?,
             }
-            f.write_char(c)?;
         }
         f.write_char('"')
     }
@@ -573,7 +587,21 @@ impl KeyValues {
                 let end = loop {
                     match chars.next()? {
                         (i, '"') => break i + 1,
-                        (_, '\\') => value.push(chars.next()?.1),
+                        (_, '\\') => match chars.next()?.1 {
+                            'n' => value.push('\n'),
+                            'r' => value.push('\r'),
+                            't' => value.push('\t'),
+                            'u' => {
+                                let rest = &quoted[chars.next()?.0..];
+                                let close = rest.find('}')?;
+                                let code = u32::from_str_radix(rest.get(1..close)?, 16).ok()?;
+                                value.push(char::from_u32(code)?);
+                                for _ in 0..close {
+                                    chars.next()?;
+                                }
+                            }
+                            c => value.push(c),
+                        },
                         (_, c) => value.push(c),
                     }
                 };
@@ -620,6 +648,10 @@ mod tests {
 
     fn round_trip(event: DeviceEvent) {
         let line = format_line(event.level(), 1234, DEFAULT_TAG, &event);
+        assert!(
+            !line.chars().any(char::is_control),
+            "one clean line: {line:?}"
+        );
         let parsed = IdfLine::parse(&line).expect("a formatted line parses");
         assert_eq!(parsed.level, event.level());
         assert_eq!(parsed.ms, 1234);
@@ -700,7 +732,7 @@ mod tests {
         round_trip(DeviceEvent::ProtocolError {
             id: 9,
             code: 1002,
-            what: "reserved bits set \\ really".into(),
+            what: "reserved bits set \\ really\n\u{1b}[0m\u{7f}é".into(),
         });
         round_trip(DeviceEvent::HttpError {
             id: 9,

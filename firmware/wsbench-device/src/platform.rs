@@ -18,7 +18,8 @@ pub struct HeapFigures {
 pub trait Platform {
     /// Monotonic microseconds since boot: log timestamps, `!time`, burst stamps.
     fn now_us(&self) -> u64;
-    /// Wait `ms` milliseconds (0 = yield once). Used for timeouts and periodic work.
+    /// Wait `ms` milliseconds (the device never asks for 0). Used for timeouts and
+    /// periodic work.
     fn sleep_ms(&self, ms: u32) -> impl Future<Output = ()>;
     /// Real heap figures, or `None` to use the documented model ([`crate::heap_model`]).
     fn heap(&self) -> Option<HeapFigures> {

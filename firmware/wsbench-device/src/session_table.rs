@@ -134,6 +134,11 @@ impl SessionTable {
             .filter_map(|(i, s)| s.as_ref().map(|s| (i, s)))
     }
 
+    /// The session in `slot`, if any.
+    pub fn slot_mut(&mut self, slot: usize) -> Option<&mut Session> {
+        self.slots.get_mut(slot)?.as_mut()
+    }
+
     /// The session `id` names, if it still holds its slot.
     pub fn get_mut(&mut self, id: SessionId) -> Option<&mut Session> {
         self.slots

@@ -33,6 +33,27 @@ impl Outgoing {
         }
     }
 
+    /// A complete frame around `payload`, reusing its buffer (a received message echoed
+    /// back needs no second copy). `None` when memory for the header is short.
+    pub fn try_from_payload(frame_type: FrameType, mut payload: Vec<u8>) -> Option<Outgoing> {
+        let header = FrameHeader {
+            frame_type,
+            payload_len: payload.len() as u64,
+            mask_key: None,
+        };
+        let mut head = [0u8; FrameHeader::MAX_LEN];
+        let head_len = header.serialize(&mut head).ok()?;
+        payload.try_reserve_exact(head_len).ok()?;
+        let len = payload.len();
+        payload.resize(len + head_len, 0);
+        payload.copy_within(0..len, head_len);
+        payload[..head_len].copy_from_slice(&head[..head_len]);
+        Some(Outgoing {
+            bytes: payload,
+            is_close: matches!(frame_type, FrameType::Close),
+        })
+    }
+
     /// A text frame.
     pub fn text(text: &str) -> Outgoing {
         Outgoing::frame(FrameType::Text(false), text.as_bytes())

@@ -43,14 +43,16 @@ struct Partial {
     utf8_checked: usize,
 }
 
-/// A violation that ends the session with a close code.
-struct Violation {
-    code: u16,
-    what: String,
+/// What ends a session from the reader's side, short of a clean CLOSE.
+enum Violation {
+    /// EOF or a read error inside a frame: nothing more to say to the peer.
+    Lost,
+    /// The client broke the protocol: close with `code`.
+    Close { code: u16, what: String },
 }
 
 fn violation(code: u16, what: impl Into<String>) -> Violation {
-    Violation {
+    Violation::Close {
         code,
         what: what.into(),
     }
@@ -69,7 +71,9 @@ impl<P: Platform> Device<P> {
                 ReadEnd::Hangup => {}
                 ReadEnd::Closing => {
                     // The writer ends after the CLOSE; this only bounds a stalled write.
-                    self.platform.sleep_ms(self.config.write_timeout_ms).await;
+                    self.platform
+                        .sleep_ms(self.config.write_timeout_ms.max(1))
+                        .await;
                     self.end_session(id, EndReason::WriteTimeout, None);
                 }
             }
@@ -79,15 +83,17 @@ impl<P: Platform> Device<P> {
 
     async fn write_frames<W: Write>(&self, id: SessionId, link: &SessionLink, writer: &mut W) {
         loop {
-            let frame = match select(link.queue.receive(), link.stop.wait()).await {
-                Either::First(frame) => frame,
-                Either::Second(Stop::Purged) => Outgoing::close(Some(1001), "purged"),
+            // The stop comes first: a purged session gets its CLOSE without first
+            // draining a queue full of broadcasts.
+            let frame = match select(link.stop.wait(), link.queue.receive()).await {
+                Either::First(Stop::Purged) => Outgoing::close(Some(1001), "purged"),
+                Either::Second(frame) => frame,
             };
             let len = frame.bytes.len();
             let write = async {
                 writer.write_all(&frame.bytes).await.is_ok() && writer.flush().await.is_ok()
             };
-            let timeout = self.platform.sleep_ms(self.config.write_timeout_ms);
+            let timeout = self.platform.sleep_ms(self.config.write_timeout_ms.max(1));
             let written = match select(write, timeout).await {
                 Either::First(ok) => ok,
                 Either::Second(()) => {
@@ -96,11 +102,14 @@ impl<P: Platform> Device<P> {
                 }
             };
             self.with_state(|s| {
-                s.tx_frames += 1;
+                if written {
+                    s.tx_frames += 1;
+                }
                 if let Some(session) = s.table.get_mut(id) {
                     session.queued_bytes = session.queued_bytes.saturating_sub(len);
                 }
             });
+            link.drained.signal(());
             if !written {
                 self.end_session(id, EndReason::IoError, None);
                 return;
@@ -111,46 +120,54 @@ impl<P: Platform> Device<P> {
         }
     }
 
-    /// Queue a frame for this session, waiting while its queue is full.
+    /// Queue a frame for this session, waiting while its queue is full (in frames or in
+    /// bytes: `max_queued_bytes`, though one frame alone always fits).
     async fn reply(&self, id: SessionId, link: &SessionLink, frame: Outgoing) {
-        self.with_state(|s| {
-            if let Some(session) = s.table.get_mut(id) {
-                session.queued_bytes += frame.bytes.len();
+        let len = frame.bytes.len();
+        let cap = self.config.max_queued_bytes;
+        loop {
+            let admitted = self.with_state(|s| match s.table.get_mut(id) {
+                Some(session) if session.queued_bytes == 0 || session.queued_bytes + len <= cap => {
+                    session.queued_bytes += len;
+                    true
+                }
+                Some(_) => false,
+                None => true,
+            });
+            if admitted {
+                break;
             }
-        });
+            link.drained.wait().await;
+        }
         link.queue.send(frame).await;
     }
 
     /// Queue a frame for every upgraded live session without waiting; returns
     /// (queued, dropped because a queue was full).
     pub(crate) fn queue_to_all(&self, frame: &Outgoing) -> (u32, u32) {
-        let targets: Vec<SessionId> = self.with_state(|s| {
-            s.table
-                .sessions()
-                .filter(|(_, session)| session.live && session.upgraded)
-                .map(|(slot, session)| SessionId {
-                    slot: slot as u16,
-                    number: session.number,
-                })
-                .collect()
-        });
-        let (mut queued, mut dropped) = (0, 0);
-        for id in targets {
-            if self.links[usize::from(id.slot)]
-                .queue
-                .try_send(frame.clone())
-                .is_ok()
-            {
-                queued += 1;
-                self.with_state(|s| {
-                    if let Some(session) = s.table.get_mut(id) {
-                        session.queued_bytes += frame.bytes.len();
-                    }
-                });
-            } else {
-                dropped += 1;
+        // One lock for choosing the sessions and queueing, so a slot released and
+        // reused meanwhile cannot receive a frame meant for its previous session.
+        let (queued, dropped) = self.with_state(|s| {
+            let (mut queued, mut dropped) = (0u32, 0u32);
+            for slot in 0..s.table.slot_count() {
+                let Some(session) = s.table.slot_mut(slot) else {
+                    continue;
+                };
+                if !(session.live && session.upgraded) {
+                    continue;
+                }
+                let len = frame.bytes.len();
+                let fits = session.queued_bytes == 0
+                    || session.queued_bytes + len <= self.config.max_queued_bytes;
+                if fits && self.links[slot].queue.try_send(frame.clone()).is_ok() {
+                    session.queued_bytes += len;
+                    queued += 1;
+                } else {
+                    dropped += 1;
+                }
             }
-        }
+            (queued, dropped)
+        });
         if dropped > 0 {
             self.with_state(|s| s.dropped += dropped);
         }
@@ -206,8 +223,9 @@ impl<P: Platform> Device<P> {
                 dropped: done.dropped,
             });
         } else if run.interval_ms == 0 {
-            // Back to back, but let the writers drain between frames.
-            self.platform.sleep_ms(0).await;
+            // Back to back, but let the writers drain between frames (a zero sleep may
+            // not yield on every executor).
+            embassy_futures::yield_now().await;
         }
     }
 
@@ -245,19 +263,20 @@ impl<P: Platform> Device<P> {
     }
 
     async fn fail(&self, id: SessionId, link: &SessionLink, v: Violation) -> ReadEnd {
-        if v.code == 0 {
-            // Read error or EOF inside a frame.
-            self.end_session(id, EndReason::Eof, None);
-            return ReadEnd::Hangup;
-        }
+        let (code, what) = match v {
+            Violation::Lost => {
+                self.end_session(id, EndReason::Eof, None);
+                return ReadEnd::Hangup;
+            }
+            Violation::Close { code, what } => (code, what),
+        };
         self.log(&DeviceEvent::ProtocolError {
             id: id.number,
-            code: v.code,
-            what: v.what,
+            code,
+            what,
         });
-        self.end_session(id, EndReason::ProtocolError, Some(v.code));
-        self.reply(id, link, Outgoing::close(Some(v.code), ""))
-            .await;
+        self.end_session(id, EndReason::ProtocolError, Some(code));
+        self.reply(id, link, Outgoing::close(Some(code), "")).await;
         ReadEnd::Closing
     }
 
@@ -300,59 +319,79 @@ impl<P: Platform> Device<P> {
             }
             _ => {}
         }
-        let mut payload = alloc::vec![0u8; header.payload_len as usize];
-        match reader.read_exact(&mut payload).await {
-            Ok(()) => {}
-            Err(_) => return Err(violation(0, "connection lost inside a frame")),
+        let len = header.payload_len as usize;
+        if is_control {
+            let mut payload = alloc::vec![0u8; len];
+            if reader.read_exact(&mut payload).await.is_err() {
+                return Err(Violation::Lost);
+            }
+            FrameHeader::mask_with(&mut payload, Some(mask), 0);
+            self.note_frame_received(id);
+            return match header.frame_type {
+                FrameType::Ping => {
+                    self.reply(id, link, Outgoing::frame(FrameType::Pong, &payload))
+                        .await;
+                    Ok(None)
+                }
+                FrameType::Close => {
+                    let code = close_code(&payload)?;
+                    self.end_session(id, EndReason::ClientClose, code);
+                    self.reply(id, link, Outgoing::close(code, "")).await;
+                    Ok(Some(ReadEnd::Closing))
+                }
+                _ => Ok(None),
+            };
         }
-        FrameHeader::mask_with(&mut payload, Some(mask), 0);
+        let p = partial.get_or_insert_with(|| Partial {
+            kind: if matches!(header.frame_type, FrameType::Text(_)) {
+                MessageKind::Text
+            } else {
+                MessageKind::Binary
+            },
+            data: Vec::new(),
+            utf8_checked: 0,
+        });
+        // Read the payload as it arrives and check text on the way, so invalid UTF-8
+        // fails fast even inside one frame.
+        let start = p.data.len();
+        if p.data.try_reserve_exact(len).is_err() {
+            return Err(violation(1009, format!("no memory for {len} more bytes")));
+        }
+        p.data.resize(start + len, 0);
+        let mut filled = 0;
+        while filled < len {
+            let chunk = &mut p.data[start + filled..];
+            let n = match reader.read(chunk).await {
+                Ok(0) | Err(_) => return Err(Violation::Lost),
+                Ok(n) => n,
+            };
+            FrameHeader::mask_with(&mut chunk[..n], Some(mask), filled);
+            filled += n;
+            if p.kind == MessageKind::Text && filled < len {
+                check_utf8(p, start + filled, false)?;
+            }
+        }
+        if p.kind == MessageKind::Text {
+            check_utf8(p, start + len, fin)?;
+        }
+        self.note_frame_received(id);
+        if !fin {
+            return Ok(None);
+        }
+        let Some(message) = partial.take() else {
+            return Ok(None);
+        };
+        self.on_message(id, link, message).await
+    }
+
+    fn note_frame_received(&self, id: SessionId) {
+        let now = self.platform.now_us();
         self.with_state(|s| {
             s.rx_frames += 1;
-            let now = self.platform.now_us();
             if let Some(session) = s.table.get_mut(id) {
                 session.last_activity_us = now;
             }
         });
-        match header.frame_type {
-            FrameType::Ping => {
-                self.reply(id, link, Outgoing::frame(FrameType::Pong, &payload))
-                    .await;
-                Ok(None)
-            }
-            FrameType::Pong => Ok(None),
-            FrameType::Close => {
-                let code = close_code(&payload)?;
-                self.end_session(id, EndReason::ClientClose, code);
-                self.reply(id, link, Outgoing::close(code, "")).await;
-                Ok(Some(ReadEnd::Closing))
-            }
-            FrameType::Text(_) | FrameType::Binary(_) | FrameType::Continue(_) => {
-                let p = partial.get_or_insert_with(|| Partial {
-                    kind: if matches!(header.frame_type, FrameType::Text(_)) {
-                        MessageKind::Text
-                    } else {
-                        MessageKind::Binary
-                    },
-                    data: Vec::new(),
-                    utf8_checked: 0,
-                });
-                if p.data.is_empty() {
-                    p.data = payload;
-                } else {
-                    p.data.extend_from_slice(&payload);
-                }
-                if p.kind == MessageKind::Text {
-                    check_utf8(p, fin)?;
-                }
-                if !fin {
-                    return Ok(None);
-                }
-                let Some(message) = partial.take() else {
-                    return Ok(None);
-                };
-                self.on_message(id, link, message).await
-            }
-        }
     }
 
     async fn on_message(
@@ -361,18 +400,22 @@ impl<P: Platform> Device<P> {
         link: &SessionLink,
         message: Partial,
     ) -> Result<Option<ReadEnd>, Violation> {
-        if message.kind == MessageKind::Binary {
-            let frame = Outgoing::frame(FrameType::Binary(false), &message.data);
+        let is_text = message.kind == MessageKind::Text;
+        if !is_text || !message.data.starts_with(b"!") {
+            let frame_type = if is_text {
+                FrameType::Text(false)
+            } else {
+                FrameType::Binary(false)
+            };
+            let len = message.data.len();
+            let Some(frame) = Outgoing::try_from_payload(frame_type, message.data) else {
+                return Err(violation(1011, format!("no memory to echo {len} bytes")));
+            };
             self.reply(id, link, frame).await;
             return Ok(None);
         }
         // Checked by check_utf8 already.
         let text = core::str::from_utf8(&message.data).unwrap_or("");
-        if !command::is_command(text) {
-            let frame = Outgoing::frame(FrameType::Text(false), &message.data);
-            self.reply(id, link, frame).await;
-            return Ok(None);
-        }
         let answer = match command::parse(text, self.config.max_message_len) {
             Ok(Command::Stats) => self.stats_json(),
             Ok(Command::Time) => format!("time t_us={}", self.platform.now_us()),
@@ -459,14 +502,14 @@ fn close_code(payload: &[u8]) -> Result<Option<u16>, Violation> {
     }
 }
 
-fn check_utf8(p: &mut Partial, fin: bool) -> Result<(), Violation> {
-    match core::str::from_utf8(&p.data[p.utf8_checked..]) {
+fn check_utf8(p: &mut Partial, end: usize, fin: bool) -> Result<(), Violation> {
+    match core::str::from_utf8(&p.data[p.utf8_checked..end]) {
         Ok(_) => {
-            p.utf8_checked = p.data.len();
+            p.utf8_checked = end;
             Ok(())
         }
         Err(e) if e.error_len().is_none() && !fin => {
-            // A character cut by the fragment boundary: check it with the next fragment.
+            // A character cut by a frame or read boundary: check it when the rest comes.
             p.utf8_checked += e.valid_up_to();
             Ok(())
         }

@@ -86,6 +86,11 @@ async fn a_malformed_upgrade_gets_400_and_the_connection_closed() {
             .starts_with("HTTP/1.1 400 ")
     );
 
+    // 24 bytes, but not base64.
+    let odd_key = upgrade_request("").replace(KEY, "dGhlIHNhbXBsZSBub25jZé=");
+    let answer = answer_to(&bench, &odd_key).await;
+    assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+
     bench
         .wait_event("http_error", |e| {
             matches!(e, DeviceEvent::HttpError { status: 400, what, .. } if what.contains("Sec-WebSocket-Key"))

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use embedded_io_adapters::tokio_1::FromTokio;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use wsbench_device::idf_log::{DeviceEvent, IdfLine};
-use wsbench_device::{Admission, Device, DeviceConfig, Platform, Transport};
+use wsbench_device::{Admission, Device, DeviceConfig, HeapFigures, Platform, Transport};
 
 /// Every await on the device's answer is bounded by this.
 pub const STEP: Duration = Duration::from_secs(5);
@@ -18,6 +18,8 @@ pub const STEP: Duration = Duration::from_secs(5);
 pub struct TestPlatform {
     boot: Instant,
     lines: Arc<Mutex<Vec<String>>>,
+    /// What `heap` reports: `None` = no allocator figures (the device uses its model).
+    pub heap: Option<HeapFigures>,
 }
 
 impl Platform for TestPlatform {
@@ -33,6 +35,10 @@ impl Platform for TestPlatform {
         }
     }
 
+    fn heap(&self) -> Option<HeapFigures> {
+        self.heap
+    }
+
     fn console(&self, line: &str) {
         self.lines.lock().unwrap().push(line.to_string());
     }
@@ -46,10 +52,16 @@ pub struct Bench {
 
 impl Bench {
     pub fn new(config: DeviceConfig) -> Bench {
+        Bench::with_heap(config, None)
+    }
+
+    /// A device whose platform reports `heap` as allocator figures.
+    pub fn with_heap(config: DeviceConfig, heap: Option<HeapFigures>) -> Bench {
         let lines = Arc::new(Mutex::new(Vec::new()));
         let platform = TestPlatform {
             boot: Instant::now(),
             lines: lines.clone(),
+            heap,
         };
         Bench {
             device: Arc::new(Device::new(config, platform)),
@@ -85,7 +97,13 @@ impl Bench {
     }
 
     pub fn connect_from(&self, peer: SocketAddr) -> Option<DuplexStream> {
-        let (client, server) = tokio::io::duplex(256 * 1024);
+        self.connect_with_buffer(peer, 256 * 1024)
+    }
+
+    /// `buffer`: bytes the pipe holds in each direction (a small one stands for a client
+    /// that reads slowly).
+    pub fn connect_with_buffer(&self, peer: SocketAddr, buffer: usize) -> Option<DuplexStream> {
+        let (client, server) = tokio::io::duplex(buffer);
         match self.device.admit(peer, Transport::Ws) {
             Admission::Refused => None,
             Admission::Admitted(id) => {
@@ -172,7 +190,13 @@ pub async fn read_to_end(stream: &mut DuplexStream) -> Vec<u8> {
 
 /// A raw client: upgraded by hand, frames written byte by byte.
 pub async fn raw_upgraded(bench: &Bench) -> DuplexStream {
-    let mut stream = bench.connect().expect("admitted");
+    raw_upgraded_with_buffer(bench, 256 * 1024).await
+}
+
+pub async fn raw_upgraded_with_buffer(bench: &Bench, buffer: usize) -> DuplexStream {
+    let mut stream = bench
+        .connect_with_buffer(bench.peer(), buffer)
+        .expect("admitted");
     stream
         .write_all(upgrade_request("").as_bytes())
         .await

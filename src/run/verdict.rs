@@ -1,0 +1,106 @@
+//! Thresholds judged against the finished report model, and the run's verdict.
+
+use crate::report::model::{Report, StepStatus, ThresholdResult, Verdict};
+use crate::scenario::threshold::{MetricRef, Threshold, Unit, to_unit};
+
+/// The stored value a threshold names (µs for distributions), if it was measured.
+fn stored_value(t: &Threshold, report: &Report) -> Result<f64, String> {
+    let step = |name: &str| report.steps.iter().find(|s| s.name == name);
+    match &t.metric {
+        MetricRef::Device { metric, .. } => {
+            if !report.device.observed {
+                return Err("not measured: no device console was read on this target".into());
+            }
+            crate::recorder::device_metric(&report.device, metric)
+                .ok_or_else(|| "not measured: the device reported no heap figures".into())
+        }
+        MetricRef::Step {
+            step: s, metric, ..
+        } => {
+            let st = step(s).ok_or_else(|| format!("not measured: step `{s}` did not run"))?;
+            st.metrics.get(metric).map(|m| m.value).ok_or_else(|| {
+                format!(
+                    "not measured: step `{s}` recorded no `{metric}` ({:?})",
+                    st.status
+                )
+            })
+        }
+        MetricRef::Distribution {
+            step: s,
+            dist,
+            stat,
+        } => {
+            let st = step(s).ok_or_else(|| format!("not measured: step `{s}` did not run"))?;
+            let d = st
+                .distributions
+                .get(dist)
+                .ok_or_else(|| format!("not measured: step `{s}` recorded no `{dist}` samples"))?;
+            Ok(match stat.as_str() {
+                "p50" => d.p50_us as f64,
+                "p90" => d.p90_us as f64,
+                "p99" => d.p99_us as f64,
+                "p999" => d.p999_us as f64,
+                "max" => d.max_us as f64,
+                "min" => d.min_us as f64,
+                "mean" => d.mean_us,
+                _ => d.count as f64,
+            })
+        }
+    }
+}
+
+pub fn evaluate(thresholds: &[Threshold], report: &Report) -> Vec<ThresholdResult> {
+    thresholds
+        .iter()
+        .map(|t| {
+            let unit = t.unit.as_str().to_string();
+            match stored_value(t, report) {
+                Ok(stored) => {
+                    let actual = if matches!(t.metric, MetricRef::Distribution { ref stat, .. } if stat == "count") {
+                        stored
+                    } else {
+                        to_unit(stored, t.unit)
+                    };
+                    let passed = t.op.holds(actual, t.value);
+                    let shown = if t.unit == Unit::None { format!("{actual}") } else { format!("{actual:.3}{unit}") };
+                    ThresholdResult {
+                        expression: t.expression.clone(),
+                        metric: t.metric_name.clone(),
+                        actual: Some(actual),
+                        unit,
+                        passed,
+                        message: format!(
+                            "{}: {} is {shown}, limit {} {}{}",
+                            if passed { "pass" } else { "FAIL" },
+                            t.metric_name,
+                            t.op,
+                            t.value,
+                            t.unit.as_str()
+                        ),
+                    }
+                }
+                Err(why) => ThresholdResult {
+                    expression: t.expression.clone(),
+                    metric: t.metric_name.clone(),
+                    actual: None,
+                    unit,
+                    passed: false,
+                    message: format!("FAIL: {}: {why}", t.metric_name),
+                },
+            }
+        })
+        .collect()
+}
+
+/// Incomplete when interrupted, Fail when a threshold or a step failed, else Pass.
+pub fn verdict(report: &Report) -> Verdict {
+    if !report.complete {
+        Verdict::Incomplete
+    } else if report.thresholds.iter().any(|t| !t.passed)
+        || report.steps.iter().any(|s| s.status == StepStatus::Failed)
+    {
+        Verdict::Fail
+    } else {
+        Verdict::Pass
+    }
+}

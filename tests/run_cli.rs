@@ -1,0 +1,517 @@
+//! `wsbench run` and `wsbench scenario` as a user runs them: the real binary against the
+//! in-process simulated board, a plain tokio-tungstenite echo server, and listeners that
+//! misbehave. Loopback only; every run is bounded by the scenario and the binary's
+//! own timeouts.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wsbench");
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fresh folder for one test's files and reports.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wsbench-run-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn wsbench(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run wsbench")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The single report folder written under `reports`, parsed.
+fn report(reports: &Path) -> serde_json::Value {
+    let dirs: Vec<_> = std::fs::read_dir(reports).unwrap().flatten().collect();
+    assert_eq!(
+        dirs.len(),
+        1,
+        "expected one report folder in {}",
+        reports.display()
+    );
+    let json = std::fs::read_to_string(dirs[0].path().join("report.json")).unwrap();
+    serde_json::from_str(&json).unwrap()
+}
+
+fn run_scenario(file: &Path, extra: &[&str], name: &str) -> (Output, serde_json::Value) {
+    let reports = scratch(name).join("reports");
+    let mut args = vec![
+        "run",
+        file.to_str().unwrap(),
+        "--report-dir",
+        reports.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let out = wsbench(&args);
+    let rep = report(&reports);
+    (out, rep)
+}
+
+fn write(name: &str, yaml: &str) -> PathBuf {
+    let path = scratch(name).join("scenario.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+fn assert_shipped_passes(name: &str) {
+    let file = root().join("scenarios").join(format!("{name}.yaml"));
+    let (out, rep) = run_scenario(&file, &["--sim"], &format!("shipped-{name}"));
+    assert_eq!(out.status.code(), Some(0), "{name}: {}", text(&out));
+    assert_eq!(rep["verdict"], "pass");
+    assert_eq!(rep["complete"], true);
+    assert_eq!(rep["target"]["kind"], "simulated");
+    let thresholds = rep["thresholds"].as_array().unwrap();
+    assert!(!thresholds.is_empty(), "{name} has no thresholds");
+    assert!(thresholds.iter().all(|t| t["passed"] == true));
+    for step in rep["steps"].as_array().unwrap() {
+        assert_eq!(step["status"], "passed", "{name}: step {}", step["name"]);
+    }
+}
+
+#[test]
+fn shipped_smoke_passes_on_the_simulated_board() {
+    assert_shipped_passes("smoke");
+}
+
+#[test]
+fn shipped_echo_passes_on_the_simulated_board() {
+    assert_shipped_passes("echo");
+}
+
+#[test]
+fn shipped_fanout_passes_on_the_simulated_board() {
+    assert_shipped_passes("fanout");
+}
+
+#[test]
+fn shipped_tls_passes_on_the_simulated_board() {
+    assert_shipped_passes("tls");
+}
+
+#[test]
+fn shipped_exhaust_passes_and_finds_the_socket_limit() {
+    assert_shipped_passes("exhaust");
+    let file = root().join("scenarios/exhaust.yaml");
+    let (_, rep) = run_scenario(&file, &["--sim"], "exhaust-limit");
+    let step = &rep["steps"][0];
+    assert_eq!(step["metrics"]["limit"]["value"], 7.0);
+    assert_eq!(step["metrics"]["purged"]["value"], 1.0);
+    assert!(
+        step["notes"]
+            .to_string()
+            .contains("oldest client (#1) purged"),
+        "{}",
+        step["notes"]
+    );
+}
+
+#[test]
+fn shipped_known_bugs_passes_on_the_simulated_board() {
+    assert_shipped_passes("known-bugs");
+}
+
+#[test]
+fn every_shipped_scenario_checks() {
+    let mut args = vec!["scenario".to_string(), "check".to_string()];
+    for name in ["smoke", "echo", "fanout", "tls", "exhaust", "known-bugs"] {
+        args.push(format!("scenarios/{name}.yaml"));
+    }
+    let out = Command::new(BIN)
+        .args(&args)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).matches(": ok").count(),
+        6
+    );
+}
+
+#[test]
+fn schema_is_json_naming_every_step() {
+    let out = wsbench(&["scenario", "schema"]);
+    assert_eq!(out.status.code(), Some(0));
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s = schema.to_string();
+    for kind in [
+        "connect", "echo", "fanout", "tls", "exhaust", "ping", "churn", "abrupt", "frames", "hold",
+        "wait",
+    ] {
+        assert!(s.contains(&format!("\"{kind}\"")), "schema lacks {kind}");
+    }
+}
+
+#[test]
+fn a_failed_threshold_exits_1_and_says_which() {
+    let file = write(
+        "threshold-fails",
+        "name: strict\nsteps:\n  - connect: { clients: 2 }\n  - echo: { rate: 20, duration: 300ms }\n\
+         thresholds:\n  - \"echo.latency.p50 < 1us\"\n  - \"echo.loss == 0\"\n",
+    );
+    let (out, rep) = run_scenario(&file, &["--sim"], "threshold-fails-run");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(rep["verdict"], "fail");
+    assert_eq!(rep["thresholds"][0]["passed"], false);
+    assert_eq!(rep["thresholds"][1]["passed"], true);
+    assert!(
+        text(&out).contains("FAIL: echo.latency.p50"),
+        "{}",
+        text(&out)
+    );
+}
+
+fn assert_usage_error(yaml: &str, name: &str, expected: &[&str]) {
+    let file = write(name, yaml);
+    let out = wsbench(&["run", file.to_str().unwrap(), "--sim"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let t = text(&out);
+    for e in expected {
+        assert!(t.contains(e), "expected `{e}` in:\n{t}");
+    }
+    assert!(!t.contains("panicked"), "{t}");
+}
+
+#[test]
+fn missing_file_exits_2() {
+    let out = wsbench(&["run", "scenarios/does-not-exist.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out)
+            .contains("cannot read scenario file scenarios/does-not-exist.yaml: no such file")
+    );
+}
+
+#[test]
+fn yaml_syntax_error_names_the_line() {
+    assert_usage_error(
+        "name: x\nsteps:\n  - connect: { clients: 2\n",
+        "syntax",
+        &["scenario.yaml:4:1", "did not find expected"],
+    );
+}
+
+#[test]
+fn unknown_field_suggests_the_nearest_key() {
+    assert_usage_error(
+        "name: x\nsteps:\n  - connect: { clinets: 2 }\n",
+        "unknown-field",
+        &[
+            "scenario.yaml:3:16",
+            "unknown field `clinets`",
+            "did you mean `clients`?",
+        ],
+    );
+}
+
+#[test]
+fn unknown_step_suggests_the_nearest_kind() {
+    assert_usage_error(
+        "name: x\nsteps:\n  - eccho: { rate: 1, duration: 1s }\n",
+        "unknown-step",
+        &["did you mean `echo`?"],
+    );
+}
+
+#[test]
+fn negative_count_is_refused() {
+    assert_usage_error(
+        "name: x\nsteps:\n  - connect: { clients: -3 }\n",
+        "negative",
+        &["scenario.yaml:3:25", "integer `-3`", "cannot be negative"],
+    );
+}
+
+#[test]
+fn zero_rate_is_refused() {
+    assert_usage_error(
+        "name: x\nsteps:\n  - connect: {}\n  - echo: { rate: 0, duration: 1s }\n",
+        "zero-rate",
+        &[
+            "step 2 (`echo`)",
+            "`rate` (messages per second) must be above 0",
+        ],
+    );
+}
+
+#[test]
+fn unknown_metric_in_threshold_is_refused() {
+    assert_usage_error(
+        "name: x\nsteps:\n  - connect: {}\n  - echo: { rate: 5, duration: 1s }\nthresholds: [\"echo.latncy.p99 < 5ms\"]\n",
+        "unknown-metric",
+        &[
+            "threshold `echo.latncy.p99 < 5ms`",
+            "did you mean `echo.latency.p99`?",
+        ],
+    );
+}
+
+fn assert_unreachable(url: &str, expected: &str) {
+    let file = root().join("scenarios/echo.yaml");
+    let started = Instant::now();
+    let out = wsbench(&[
+        "run",
+        file.to_str().unwrap(),
+        "--target",
+        url,
+        "--connect-timeout",
+        "1s",
+        "--report-dir",
+        "/nonexistent",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        text(&out).contains(expected),
+        "expected `{expected}` in:\n{}",
+        text(&out)
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn refused_target_exits_3() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    assert_unreachable(
+        &format!("ws://127.0.0.1:{port}/ws"),
+        "connection refused by 127.0.0.1",
+    );
+}
+
+#[test]
+fn silent_target_times_out_and_exits_3() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    assert_unreachable(
+        &format!("ws://127.0.0.1:{port}/ws"),
+        "sent no upgrade answer within 1000 ms",
+    );
+    drop(listener);
+}
+
+#[test]
+fn target_closing_at_once_exits_3() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let closer = std::thread::spawn(move || {
+        if let Ok((s, _)) = listener.accept() {
+            drop(s);
+        }
+    });
+    assert_unreachable(
+        &format!("ws://127.0.0.1:{port}/ws"),
+        "closed the connection right after accepting it",
+    );
+    closer.join().unwrap();
+}
+
+#[test]
+fn untrusted_certificate_is_a_tls_failure() {
+    // The simulated board's wss port with a CA that did not sign its certificate.
+    let ca = scratch("wrong-ca").join("ca.pem");
+    std::fs::write(&ca, wrong_ca_pem()).unwrap();
+    let file = write(
+        "tls-wrong-ca",
+        "name: tlsca\nsteps:\n  - tls: { handshakes: 2 }\nthresholds: [\"tls.failed == 0\"]\n",
+    );
+    let (out, rep) = run_scenario(
+        &file,
+        &["--sim", "--ca", ca.to_str().unwrap()],
+        "tls-wrong-ca-run",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let failures = rep["steps"][0]["failures"].to_string();
+    assert!(
+        failures.contains("tls: certificate not trusted"),
+        "{failures}"
+    );
+    assert_eq!(rep["target"]["trust"], ca.to_str().unwrap());
+}
+
+fn wrong_ca_pem() -> String {
+    // A self-signed certificate unrelated to the device's (made with openssl for tests).
+    std::fs::read_to_string(root().join("tests/data/unrelated-ca.pem")).unwrap()
+}
+
+#[test]
+fn insecure_is_recorded_in_the_report() {
+    let file = write(
+        "insecure",
+        "name: insecure\nsteps:\n  - tls: { handshakes: 2 }\nthresholds: [\"tls.failed == 0\"]\n",
+    );
+    let (out, rep) = run_scenario(&file, &["--sim", "--insecure"], "insecure-run");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(rep["target"]["insecure"], true);
+    assert!(text(&out).contains("--insecure"));
+}
+
+#[test]
+fn ctrl_c_writes_an_incomplete_report() {
+    let reports = scratch("ctrl-c").join("reports");
+    let file = write(
+        "ctrl-c-scenario",
+        "name: long\nsteps:\n  - connect: { clients: 2 }\n  - echo: { rate: 20, duration: 20s }\n  - wait: { duration: 1s }\n\
+         thresholds: [\"echo.loss == 0\"]\n",
+    );
+    let mut child = Command::new(BIN)
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--report-dir",
+            reports.to_str().unwrap(),
+        ])
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let line = lines
+            .next()
+            .expect("wsbench ended before the echo step")
+            .unwrap();
+        if line.contains("echo: started") || Instant::now() > deadline {
+            break;
+        }
+    }
+    std::thread::sleep(Duration::from_millis(800));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(3), "{rest:?}");
+    let rep = report(&reports);
+    assert_eq!(rep["complete"], false);
+    assert_eq!(rep["verdict"], "incomplete");
+    assert_eq!(rep["interruption"], "interrupted by Ctrl-C");
+    let echo = &rep["steps"][1];
+    assert_eq!(echo["status"], "interrupted");
+    assert!(
+        echo["distributions"]["latency"]["count"].as_u64().unwrap() > 0,
+        "what was measured is kept"
+    );
+    assert_eq!(rep["steps"][2]["status"], "interrupted");
+}
+
+/// A minimal echo server nobody here wrote the protocol of: tokio-tungstenite's own.
+/// It stops (closing every connection and its port) after `lifetime`.
+fn foreign_echo_server() -> u16 {
+    echo_server_for(Duration::from_secs(60))
+}
+
+fn echo_server_for(lifetime: Duration) -> u16 {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            use futures_util::{SinkExt, StreamExt};
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap().port()).unwrap();
+            let stop = tokio::time::sleep(lifetime);
+            tokio::pin!(stop);
+            loop {
+                let (stream, _) = tokio::select! {
+                    a = listener.accept() => match a { Ok(a) => a, Err(_) => continue },
+                    _ = &mut stop => break,
+                };
+                tokio::spawn(async move {
+                    let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                        return;
+                    };
+                    while let Some(Ok(msg)) = ws.next().await {
+                        if (msg.is_text() || msg.is_binary()) && ws.send(msg).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+    });
+    rx.recv().unwrap()
+}
+
+#[test]
+fn echo_and_known_bugs_run_against_a_foreign_server() {
+    let port = foreign_echo_server();
+    let url = format!("ws://127.0.0.1:{port}/");
+    for name in ["echo", "known-bugs"] {
+        let file = root().join("scenarios").join(format!("{name}.yaml"));
+        let (out, rep) = run_scenario(&file, &["--target", &url], &format!("foreign-{name}"));
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", text(&out));
+        assert_eq!(rep["target"]["kind"], "url");
+        assert_eq!(rep["device"]["observed"], false);
+    }
+}
+
+#[test]
+fn burst_fanout_against_a_foreign_server_says_it_needs_our_device() {
+    let port = foreign_echo_server();
+    let file = root().join("scenarios/fanout.yaml");
+    let (out, rep) = run_scenario(
+        &file,
+        &["--target", &format!("ws://127.0.0.1:{port}/")],
+        "foreign-fanout",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(rep["steps"][1]["status"], "failed");
+    assert!(
+        rep["steps"][1]["errors"]
+            .to_string()
+            .contains("does not look like a wsbench device")
+    );
+}
+
+#[test]
+fn target_lost_mid_run_writes_an_incomplete_report() {
+    let port = echo_server_for(Duration::from_millis(1500));
+    let file = write(
+        "target-lost",
+        "name: lost\nsteps:\n  - connect: { clients: 2 }\n  - echo: { rate: 20, duration: 3s, timeout: 500ms }\n  - wait: { duration: 1s }\n",
+    );
+    let (out, rep) = run_scenario(
+        &file,
+        &["--target", &format!("ws://127.0.0.1:{port}/")],
+        "target-lost-run",
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_eq!(rep["complete"], false);
+    let why = rep["interruption"].as_str().unwrap();
+    assert!(why.starts_with("target lost after step `echo`"), "{why}");
+    assert!(
+        rep["steps"][1]["metrics"]["sent"]["value"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    assert_eq!(rep["steps"][2]["status"], "interrupted");
+}
