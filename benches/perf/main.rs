@@ -31,6 +31,7 @@ struct Plan {
     saturate_for: Duration,
     rate: f64,
     latency_for: Duration,
+    latency_rounds: usize,
     idle: usize,
     few: usize,
     hold_for: Duration,
@@ -98,6 +99,7 @@ fn bench() -> Result<bool, String> {
         saturate_for: Duration::from_secs(3),
         rate: 1000.0,
         latency_for: Duration::from_secs(5),
+        latency_rounds: 3,
         idle,
         few: 100,
         hold_for: Duration::from_secs(6),
@@ -267,30 +269,65 @@ fn overhead(
     url: &str,
     table: &mut Table,
 ) -> Result<bool, String> {
-    let r = rt.block_on(reference::ping_pong(url, plan.rate, plan.size, plan.latency_for))?;
+    // Interleaved rounds, medians taken: the machine is shared and each run's timer
+    // phase is random, so one pair of runs alone says little.
     let q = |h: &hdrhistogram::Histogram<u64>, p: f64| h.value_at_quantile(p) as i64;
-    let (rtt50, rtt99) = (q(&r.rtt, 0.5), q(&r.rtt, 0.99));
-    let (late50, late99) = (q(&r.timer_late, 0.5), q(&r.timer_late, 0.99));
-    let (int50, int99) = (q(&r.from_intended, 0.5), q(&r.from_intended, 0.99));
-    println!(
-        "    reference: rtt p50 {rtt50} µs p99 {rtt99} µs; its tokio timer woke it late by p50 {late50} µs \
-         p99 {late99} µs (so from the intended send time: p50 {int50} µs p99 {int99} µs)"
-    );
-    let yaml = format!(
-        "name: bench-overhead\nsteps:\n  - connect: {{ clients: 1 }}\n  \
-         - echo: {{ rate: {}, size: {}, duration: {}s }}\n",
-        plan.rate,
-        plan.size,
-        plan.latency_for.as_secs()
-    );
-    let measured = wsbench_run::run(bin, dir, "overhead", &yaml, url, None, Duration::from_secs(60)).and_then(|run| {
-        let d = run.distribution("echo", "latency")?;
-        println!("    wsbench run: latency p50 {} µs p99 {} µs ({} samples)", d.p50_us, d.p99_us, d.count);
-        Ok((d.p50_us as i64, d.p99_us as i64))
-    });
+    let mut refs: Vec<[i64; 6]> = Vec::new();
+    let mut ours: Vec<(i64, i64)> = Vec::new();
+    let mut failure = None;
+    for round in 1..=plan.latency_rounds {
+        let r = rt.block_on(reference::ping_pong(url, plan.rate, plan.size, plan.latency_for))?;
+        let row = [
+            q(&r.rtt, 0.5),
+            q(&r.rtt, 0.99),
+            q(&r.timer_late, 0.5),
+            q(&r.timer_late, 0.99),
+            q(&r.from_intended, 0.5),
+            q(&r.from_intended, 0.99),
+        ];
+        println!(
+            "    round {round} reference: rtt p50 {} µs p99 {} µs; tokio timer woke it late by p50 {} µs p99 {} µs \
+             (from the intended send time: p50 {} µs p99 {} µs)",
+            row[0], row[1], row[2], row[3], row[4], row[5]
+        );
+        refs.push(row);
+        let yaml = format!(
+            "name: bench-overhead\nsteps:\n  - connect: {{ clients: 1 }}\n  \
+             - echo: {{ rate: {}, size: {}, duration: {}s }}\n",
+            plan.rate,
+            plan.size,
+            plan.latency_for.as_secs()
+        );
+        let name = format!("overhead-{round}");
+        match wsbench_run::run(bin, dir, &name, &yaml, url, None, Duration::from_secs(60))
+            .and_then(|run| run.distribution("echo", "latency").cloned())
+        {
+            Ok(d) => {
+                println!("    round {round} wsbench run: latency p50 {} µs p99 {} µs ({} samples)", d.p50_us, d.p99_us, d.count);
+                ours.push((d.p50_us as i64, d.p99_us as i64));
+            }
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    let median = |mut v: Vec<i64>| {
+        v.sort_unstable();
+        v[v.len() / 2]
+    };
+    let col = |i: usize| median(refs.iter().map(|r| r[i]).collect());
+    let (rtt50, rtt99, late50, late99, int50, int99) = (col(0), col(1), col(2), col(3), col(4), col(5));
+    let measured = match failure {
+        Some(e) => Err(e),
+        None => Ok((median(ours.iter().map(|o| o.0).collect()), median(ours.iter().map(|o| o.1).collect()))),
+    };
     let over50 = measured.as_ref().ok().map(|(p50, _)| p50 - rtt50);
     table.row([
-        format!("echo latency overhead p50 ({} msg/s, {} B)", plan.rate, plan.size),
+        format!(
+            "echo latency overhead p50 ({} msg/s, {} B, median of {})",
+            plan.rate, plan.size, plan.latency_rounds
+        ),
         "minimal echo server".into(),
         cell(&measured, "wsbench run", |(p50, _)| format!("{} µs (p50 {p50} µs)", p50 - rtt50)),
         format!("rtt p50 {rtt50} µs"),
