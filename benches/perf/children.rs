@@ -42,7 +42,12 @@ impl Drop for Running {
 
 /// Starts `cmd` and waits up to `limit` for a stdout line for which `ready` gives true;
 /// later output is drained so the child never blocks on a full pipe.
-pub fn start(mut cmd: Command, what: &str, limit: Duration, ready: fn(&str) -> bool) -> Result<Running, String> {
+pub fn start(
+    mut cmd: Command,
+    what: &str,
+    limit: Duration,
+    ready: fn(&str) -> bool,
+) -> Result<Running, String> {
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -60,7 +65,10 @@ pub fn start(mut cmd: Command, what: &str, limit: Duration, ready: fn(&str) -> b
             }
         }
     });
-    let mut running = Running { child, ready_line: String::new() };
+    let mut running = Running {
+        child,
+        ready_line: String::new(),
+    };
     match rx.recv_timeout(limit) {
         Ok(line) => {
             running.ready_line = line;

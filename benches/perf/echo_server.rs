@@ -20,7 +20,9 @@ pub fn serve(addr: &str) {
                 std::process::exit(3);
             }
         };
-        let local = listener.local_addr().expect("bound listener has an address");
+        let local = listener
+            .local_addr()
+            .expect("bound listener has an address");
         println!("listening {local}");
         loop {
             match listener.accept().await {

@@ -46,9 +46,14 @@ impl HeldRss {
 /// moments when it held at least `min_fds` open descriptors (its connections are open).
 pub fn sample_while_holding(pid: u32, min_fds: usize, limit: Duration) -> HeldRss {
     let end = Instant::now() + limit;
-    let mut held = HeldRss { samples: Vec::new(), peak_fds: 0 };
+    let mut held = HeldRss {
+        samples: Vec::new(),
+        peak_fds: 0,
+    };
     while Instant::now() < end {
-        let (Some(fds), Some(rss)) = (open_fds(pid), rss_bytes(pid)) else { break };
+        let (Some(fds), Some(rss)) = (open_fds(pid), rss_bytes(pid)) else {
+            break;
+        };
         held.peak_fds = held.peak_fds.max(fds);
         if fds >= min_fds {
             held.samples.push(rss);

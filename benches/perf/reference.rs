@@ -22,7 +22,9 @@ pub async fn connect(url: &str, config: WebSocketConfig) -> Result<Ws, String> {
         .into_iter()
         .next()
         .ok_or_else(|| format!("{url}: no address"))?;
-    let tcp = TcpStream::connect(addr).await.map_err(|e| format!("connect {addr}: {e}"))?;
+    let tcp = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect {addr}: {e}"))?;
     let _ = tcp.set_nodelay(true);
     let (ws, _) = tokio_tungstenite::client_async_with_config(url, tcp, Some(config))
         .await
@@ -45,10 +47,19 @@ pub struct PingPong {
 }
 
 /// One client, one message in flight, sends paced at `rate`/s for `duration`.
-pub async fn ping_pong(url: &str, rate: f64, size: usize, duration: Duration) -> Result<PingPong, String> {
+pub async fn ping_pong(
+    url: &str,
+    rate: f64,
+    size: usize,
+    duration: Duration,
+) -> Result<PingPong, String> {
     let mut ws = connect(url, WebSocketConfig::default()).await?;
     let new = || Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("static bounds");
-    let mut out = PingPong { rtt: new(), timer_late: new(), from_intended: new() };
+    let mut out = PingPong {
+        rtt: new(),
+        timer_late: new(),
+        from_intended: new(),
+    };
     let text = payload(size);
     let period = Duration::from_secs_f64(1.0 / rate);
     let count = (duration.as_secs_f64() * rate) as u64;
@@ -57,7 +68,9 @@ pub async fn ping_pong(url: &str, rate: f64, size: usize, duration: Duration) ->
         let intended = start + period.mul_f64(seq as f64);
         tokio::time::sleep_until(intended.into()).await;
         let sent = Instant::now();
-        ws.send(Message::text(text.clone())).await.map_err(|e| format!("send: {e}"))?;
+        ws.send(Message::text(text.clone()))
+            .await
+            .map_err(|e| format!("send: {e}"))?;
         loop {
             let msg = tokio::time::timeout(Duration::from_secs(2), ws.next())
                 .await
@@ -71,8 +84,10 @@ pub async fn ping_pong(url: &str, rate: f64, size: usize, duration: Duration) ->
         let now = Instant::now();
         let us = |d: Duration| (d.as_micros() as u64).max(1);
         out.rtt.saturating_record(us(now - sent));
-        out.timer_late.saturating_record(us(sent.saturating_duration_since(intended)));
-        out.from_intended.saturating_record(us(now.saturating_duration_since(intended)));
+        out.timer_late
+            .saturating_record(us(sent.saturating_duration_since(intended)));
+        out.from_intended
+            .saturating_record(us(now.saturating_duration_since(intended)));
     }
     let _ = ws.close(None).await;
     Ok(out)
@@ -103,7 +118,9 @@ pub async fn saturate(
             let mut received = 0u64;
             while Instant::now() < end {
                 for _ in 0..window {
-                    ws.feed(Message::text(text.clone())).await.map_err(|e| format!("send: {e}"))?;
+                    ws.feed(Message::text(text.clone()))
+                        .await
+                        .map_err(|e| format!("send: {e}"))?;
                 }
                 ws.flush().await.map_err(|e| format!("send: {e}"))?;
                 let mut got = 0;
@@ -132,7 +149,13 @@ pub async fn saturate(
 
 /// Opens `clients` connections (at most `concurrency` opening at once) and keeps each
 /// idle with a task reading it, as a load tool's hold does, for `hold`; then exits.
-pub async fn hold(url: &str, clients: usize, concurrency: usize, read_buffer: usize, hold: Duration) -> Result<(), String> {
+pub async fn hold(
+    url: &str,
+    clients: usize,
+    concurrency: usize,
+    read_buffer: usize,
+    hold: Duration,
+) -> Result<(), String> {
     let config = WebSocketConfig::default().read_buffer_size(read_buffer);
     let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency));
     let mut opening = tokio::task::JoinSet::new();

@@ -20,10 +20,21 @@ impl Table {
             .map(|c| all.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
             .collect();
         for (i, row) in all.iter().enumerate() {
-            let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+            let line: Vec<String> = row
+                .iter()
+                .zip(&widths)
+                .map(|(cell, w)| format!("{cell:<w$}"))
+                .collect();
             println!("{}", line.join("  ").trim_end());
             if i == 0 {
-                println!("{}", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  "));
+                println!(
+                    "{}",
+                    widths
+                        .iter()
+                        .map(|w| "-".repeat(*w))
+                        .collect::<Vec<_>>()
+                        .join("  ")
+                );
             }
         }
     }

@@ -29,17 +29,22 @@ impl WsbenchRun {
 
     pub fn metric(&self, step: &str, metric: &str) -> Result<f64, String> {
         let s = self.step(step)?;
-        s.metrics
-            .get(metric)
-            .map(|m| m.value)
-            .ok_or_else(|| format!("step `{step}` has no metric `{metric}` (errors: {:?})", s.errors))
+        s.metrics.get(metric).map(|m| m.value).ok_or_else(|| {
+            format!(
+                "step `{step}` has no metric `{metric}` (errors: {:?})",
+                s.errors
+            )
+        })
     }
 
     pub fn distribution(&self, step: &str, name: &str) -> Result<&Distribution, String> {
         let s = self.step(step)?;
-        s.distributions
-            .get(name)
-            .ok_or_else(|| format!("step `{step}` has no distribution `{name}` (errors: {:?})", s.errors))
+        s.distributions.get(name).ok_or_else(|| {
+            format!(
+                "step `{step}` has no distribution `{name}` (errors: {:?})",
+                s.errors
+            )
+        })
     }
 }
 
@@ -55,10 +60,12 @@ pub fn run(
     limit: Duration,
 ) -> Result<WsbenchRun, String> {
     let scenario = dir.join(format!("{name}.yaml"));
-    std::fs::write(&scenario, yaml).map_err(|e| format!("cannot write {}: {e}", scenario.display()))?;
+    std::fs::write(&scenario, yaml)
+        .map_err(|e| format!("cannot write {}: {e}", scenario.display()))?;
     let reports = dir.join(format!("reports-{name}"));
     let log = dir.join(format!("{name}.log"));
-    let log_file = std::fs::File::create(&log).map_err(|e| format!("cannot write {}: {e}", log.display()))?;
+    let log_file =
+        std::fs::File::create(&log).map_err(|e| format!("cannot write {}: {e}", log.display()))?;
     let mut child = Command::new(bin)
         .arg("run")
         .arg(&scenario)
@@ -84,24 +91,32 @@ pub fn run(
             _ => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("wsbench run {name} did not finish within {limit:?}; log: {}", log.display()));
+                return Err(format!(
+                    "wsbench run {name} did not finish within {limit:?}; log: {}",
+                    log.display()
+                ));
             }
         }
     };
     // 0 = passed, 1 = a threshold or step failed: both wrote a report worth reading.
     if !matches!(status.code(), Some(0 | 1)) {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
-        return Err(format!("wsbench run {name} exited with {status}:\n{}", tail(&text, 20)));
+        return Err(format!(
+            "wsbench run {name} exited with {status}:\n{}",
+            tail(&text, 20)
+        ));
     }
     let path = find_report(&reports)?;
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let report: Report =
-        serde_json::from_str(&text).map_err(|e| format!("{} does not match the report model: {e}", path.display()))?;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let report: Report = serde_json::from_str(&text)
+        .map_err(|e| format!("{} does not match the report model: {e}", path.display()))?;
     Ok(WsbenchRun { report, held, cpu })
 }
 
 fn find_report(reports: &Path) -> Result<PathBuf, String> {
-    let entries = std::fs::read_dir(reports).map_err(|e| format!("no report folder {}: {e}", reports.display()))?;
+    let entries = std::fs::read_dir(reports)
+        .map_err(|e| format!("no report folder {}: {e}", reports.display()))?;
     entries
         .filter_map(|e| e.ok())
         .map(|e| e.path().join("report.json"))
