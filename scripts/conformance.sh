@@ -54,9 +54,9 @@ fi
 # 2. The simulated board: any free ports, no periodic broadcast (it would be an
 #    unexpected frame in every case), a message limit the selected cases fit in.
 if [ "$PROFILE" = release ]; then
-    cargo build --quiet --release --bin wsbench
+    cargo build --quiet --locked --release --bin wsbench
 else
-    cargo build --quiet --bin wsbench
+    cargo build --quiet --locked --bin wsbench
 fi
 BIN="$TARGET_DIR/$PROFILE/wsbench"
 mkdir -p "$OUT"

@@ -399,8 +399,8 @@ fn ctrl_c_writes_an_incomplete_report() {
         }
     }
     std::thread::sleep(Duration::from_millis(800));
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+    let status = Command::new("sh")
+        .args(["-c", &format!("kill -INT {}", child.id())])
         .status()
         .unwrap();
     assert!(status.success());
@@ -514,4 +514,163 @@ fn target_lost_mid_run_writes_an_incomplete_report() {
             > 0.0
     );
     assert_eq!(rep["steps"][2]["status"], "interrupted");
+}
+
+#[test]
+fn exhaust_with_purge_off_reports_the_refusal() {
+    let file = write(
+        "no-purge",
+        "name: nopurge\nsim: { lru_purge: false, max_sockets: 4 }\nsteps:\n  - exhaust: { cap: 10 }\n\
+         thresholds: [\"exhaust.limit == 4\", \"exhaust.purged == 0\", \"exhaust.recovered == 1\"]\n",
+    );
+    let (out, rep) = run_scenario(&file, &[], "no-purge-run");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // The board closes the refused socket without reading the request, so the client
+    // sees either a plain close or a reset, depending on timing; both are refusals.
+    let m = &rep["steps"][0]["metrics"];
+    let pushed_back =
+        m["refused"]["value"].as_f64().unwrap() + m["reset"]["value"].as_f64().unwrap();
+    assert_eq!(pushed_back, 1.0, "{m}");
+    let notes = rep["steps"][0]["notes"].to_string();
+    assert!(
+        notes.contains("limit found: 4 connections; extra client"),
+        "{notes}"
+    );
+    assert!(
+        rep["device"]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "refuse")
+    );
+}
+
+/// A chat-like server: every text message is relayed to every connected client.
+fn relay_server() -> u16 {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            use futures_util::{SinkExt, StreamExt};
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap().port()).unwrap();
+            let (relay, _) = tokio::sync::broadcast::channel::<String>(1024);
+            let stop = tokio::time::sleep(Duration::from_secs(30));
+            tokio::pin!(stop);
+            loop {
+                let (stream, _) = tokio::select! {
+                    a = listener.accept() => match a { Ok(a) => a, Err(_) => continue },
+                    _ = &mut stop => break,
+                };
+                let (relay_tx, mut relay_rx) = (relay.clone(), relay.subscribe());
+                tokio::spawn(async move {
+                    let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
+                        return;
+                    };
+                    let (mut sink, mut stream) = ws.split();
+                    let forward = tokio::spawn(async move {
+                        while let Ok(text) = relay_rx.recv().await {
+                            if sink
+                                .send(tokio_tungstenite::tungstenite::Message::text(text))
+                                .await
+                                .is_err()
+                            {
+                                break;
+                            }
+                        }
+                    });
+                    while let Some(Ok(msg)) = stream.next().await {
+                        if let Ok(text) = msg.into_text() {
+                            let _ = relay_tx.send(text.to_string());
+                        }
+                    }
+                    forward.abort();
+                });
+            }
+        });
+    });
+    rx.recv().unwrap()
+}
+
+#[test]
+fn fanout_by_message_runs_against_a_relaying_server() {
+    let port = relay_server();
+    let file = write(
+        "relay",
+        concat!(
+            "name: relay\nsteps:\n  - connect: { clients: 4 }\n  - wait: { duration: 100ms }\n",
+            "  - fanout: { trigger: message, message: hello, count: 20, interval: 5ms }\n",
+            "thresholds: [\"fanout.loss == 0\", \"fanout.duplicates == 0\", \"fanout.delivered == 80\"]\n",
+        ),
+    );
+    let (out, rep) = run_scenario(
+        &file,
+        &["--target", &format!("ws://127.0.0.1:{port}/")],
+        "relay-run",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(rep["steps"][2]["distributions"]["spread"]["count"], 20);
+}
+
+/// An echo server with a known esp_http_server fault: it drops TCP when a CLOSE arrives
+/// instead of answering with CLOSE.
+fn close_dropping_server() -> u16 {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            use futures_util::{SinkExt, StreamExt};
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap().port()).unwrap();
+            let stop = tokio::time::sleep(Duration::from_secs(30));
+            tokio::pin!(stop);
+            loop {
+                let (stream, _) = tokio::select! {
+                    a = listener.accept() => match a { Ok(a) => a, Err(_) => continue },
+                    _ = &mut stop => break,
+                };
+                tokio::spawn(async move {
+                    let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                        return;
+                    };
+                    while let Some(Ok(msg)) = ws.next().await {
+                        if msg.is_close() {
+                            return; // dropped before the queued CLOSE reply is written
+                        }
+                        if ws.send(msg).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+    });
+    rx.recv().unwrap()
+}
+
+#[test]
+fn churn_catches_a_server_that_does_not_answer_close() {
+    let port = close_dropping_server();
+    let file = write(
+        "close-dropper",
+        "name: closes\nsteps:\n  - churn: { cycles: 3 }\nthresholds: [\"churn.close_not_echoed == 0\"]\n",
+    );
+    let (out, rep) = run_scenario(
+        &file,
+        &["--target", &format!("ws://127.0.0.1:{port}/")],
+        "close-dropper-run",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(rep["steps"][0]["metrics"]["close_not_echoed"]["value"], 3.0);
+    assert!(
+        rep["steps"][0]["notes"]
+            .to_string()
+            .contains("3 of 3 CLOSE frames were not answered")
+    );
 }

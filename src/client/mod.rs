@@ -68,6 +68,8 @@ pub enum ConnectError {
     Reset { addr: SocketAddr },
     #[error("{addr} accepted the TCP connection but sent no upgrade answer within {ms} ms")]
     UpgradeTimeout { addr: SocketAddr, ms: u128 },
+    #[error("{url} did not agree to the subprotocol offered: {reason}")]
+    Subprotocol { url: String, reason: String },
     #[error("connecting to {addr} failed: {reason}")]
     Other { addr: SocketAddr, reason: String },
 }
@@ -84,6 +86,7 @@ impl ConnectError {
             ConnectError::ClosedAtOnce { .. } => "closed at once".into(),
             ConnectError::Reset { .. } => "reset".into(),
             ConnectError::UpgradeTimeout { .. } => "upgrade timeout".into(),
+            ConnectError::Subprotocol { .. } => "subprotocol".into(),
             ConnectError::Other { .. } => "other".into(),
         }
     }
@@ -107,6 +110,7 @@ impl ConnectError {
             ConnectError::UpgradeTimeout { .. } => {
                 "the server accepted TCP but is not answering HTTP; is it wedged?"
             }
+            ConnectError::Subprotocol { .. } => "offer a subprotocol the server supports, or none",
             ConnectError::Other { .. } => "check the target URL",
         }
     }
@@ -239,6 +243,12 @@ fn upgrade_error(addr: SocketAddr, url: &url::Url, e: WsError) -> ConnectError {
         WsError::Io(io) if io.kind() == ConnectionReset => ConnectError::Reset { addr },
         WsError::Protocol(tungstenite::error::ProtocolError::HandshakeIncomplete)
         | WsError::ConnectionClosed => ConnectError::ClosedAtOnce { addr },
+        WsError::Protocol(tungstenite::error::ProtocolError::SecWebSocketSubProtocolError(e)) => {
+            ConnectError::Subprotocol {
+                url: url.to_string(),
+                reason: e.to_string(),
+            }
+        }
         other => ConnectError::Other {
             addr,
             reason: other.to_string(),

@@ -371,3 +371,50 @@ impl StepRec {
         self.with(|st, _| st.steps[self.idx].metrics.get(name).copied())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_holds_what_steps_recorded() {
+        let rec = Recorder::new();
+        let step = rec.begin_step("echo", "echo", serde_json::json!({}));
+        step.connected();
+        step.sent(3);
+        step.received(2);
+        for us in [100, 200, 300] {
+            step.sample("latency", Duration::from_micros(us));
+        }
+        step.set("lost", 1.0);
+        step.failure("corrupt");
+        step.finish(StepStatus::Passed);
+        let unfinished = rec.begin_step("hold", "hold", serde_json::json!({}));
+        unfinished.disconnected();
+        rec.device_line(DeviceLine {
+            kind: "heap".into(),
+            line: "I (1) ws_server: heap free=1000 min_free=900 source=modelled".into(),
+            heap_free: Some(1000),
+            heap_min: Some(900),
+            heap_source: Some("modelled".into()),
+        });
+        let s = rec.summarize();
+        assert_eq!(s.steps[0].status, StepStatus::Passed);
+        assert_eq!(s.steps[1].status, StepStatus::Interrupted);
+        let lat = &s.steps[0].distributions["latency"];
+        assert_eq!((lat.count, lat.min_us), (3, 100));
+        assert!(lat.max_us >= 300 && lat.max_us < 301, "{}", lat.max_us);
+        assert_eq!(s.steps[0].metrics["lost"].unit, "count");
+        assert_eq!(s.steps[0].failures["corrupt"], 1);
+        let second = &s.timeline[0];
+        assert_eq!((second.messages_sent, second.messages_received), (3, 2));
+        assert_eq!(
+            (second.connects, second.disconnects, second.connections),
+            (1, 1, 0)
+        );
+        assert_eq!(second.heap_free_bytes, Some(1000));
+        assert_eq!(s.device.heap_free_min_bytes, Some(900));
+        assert_eq!(device_metric(&s.device, "heap_free_min"), Some(900.0));
+        assert_eq!(rec.serial_log().unwrap().lines().count(), 1);
+    }
+}

@@ -9,6 +9,7 @@ use crate::recorder::{DeviceLine, Recorder};
 
 /// Names a console line's event and pulls out heap figures.
 pub fn classify(line: &str) -> DeviceLine {
+    let line = line.trim_end_matches(['\r', '\n']);
     let mut d = DeviceLine {
         kind: "log".into(),
         line: line.to_string(),

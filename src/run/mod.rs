@@ -239,11 +239,17 @@ async fn run_steps(
                 progress.finish(&format!("failed: {why}"));
             }
         }
-        if rec.has_errors()
-            && let Err(e) = target.endpoint.connect(None, Duration::from_secs(2)).await
-        {
-            interruption = Some(format!("target lost after step `{name}`: {e}"));
-            break;
+        // A step that hit errors may mean the target is gone: check before going on.
+        if rec.has_errors() {
+            match target.endpoint.connect(None, Duration::from_secs(2)).await {
+                Ok((mut ws, _)) => {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+                }
+                Err(e) => {
+                    interruption = Some(format!("target lost after step `{name}`: {e}"));
+                    break;
+                }
+            }
         }
     }
     // Close the clients still open, politely and in parallel, bounded in time.
@@ -350,6 +356,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 fn print_summary(report: &Report, dir: &Path, mode: Mode) {
+    use crate::report::summary;
     if mode != Mode::Quiet {
         for t in &report.thresholds {
             println!("  {}", t.message);
@@ -362,16 +369,13 @@ fn print_summary(report: &Report, dir: &Path, mode: Mode) {
                 s.errors[0]
             );
         }
+        if report.target.kind == model::TargetKind::Simulated {
+            println!("  ({})", summary::SIMULATED_LABEL);
+        }
     }
-    let verdict = match report.verdict {
-        Verdict::Pass => "PASS",
-        Verdict::Fail => "FAIL",
-        Verdict::Incomplete => "INCOMPLETE",
-    };
-    let sim = if report.target.kind == model::TargetKind::Simulated {
-        " (simulated board)"
-    } else {
-        ""
-    };
-    println!("{verdict}{sim}: report written to {}", dir.display());
+    println!(
+        "{}: report written to {}",
+        summary::verdict_word(report.verdict),
+        dir.display()
+    );
 }

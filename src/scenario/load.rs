@@ -303,3 +303,68 @@ fn semantic_errors(s: &Scenario) -> Vec<(String, Option<String>)> {
     }
     errs
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(yaml: &str) -> Result<LoadedScenario, Box<ScenarioError>> {
+        parse(Path::new("t.yaml"), yaml.to_string())
+    }
+
+    fn message(yaml: &str) -> String {
+        match *parse_str(yaml).unwrap_err() {
+            ScenarioError::Invalid {
+                location,
+                message,
+                help,
+                ..
+            } => {
+                format!("{location}: {message} | {}", help.unwrap_or_default())
+            }
+            other => other.to_string(),
+        }
+    }
+
+    #[test]
+    fn later_steps_of_a_kind_are_numbered() {
+        let s = parse_str(
+            "name: x\nsteps:\n  - connect: {}\n  - echo: { rate: 1, duration: 1s }\n  - echo: { rate: 2, duration: 1s }\n  - echo: { name: bin, rate: 2, duration: 1s }\n",
+        )
+        .unwrap();
+        assert_eq!(s.step_names, ["connect", "echo", "echo_2", "bin"]);
+    }
+
+    #[test]
+    fn defaults_are_filled_in() {
+        let s = parse_str("name: x\nsteps:\n  - frames: {}\n  - exhaust: {}\n").unwrap();
+        let Step::Frames(f) = &s.scenario.steps[0] else {
+            panic!("frames")
+        };
+        assert!(f.sizes.contains(&1433) && f.sizes.contains(&126));
+        let Step::Exhaust(x) = &s.scenario.steps[1] else {
+            panic!("exhaust")
+        };
+        assert_eq!(x.cap, 32);
+    }
+
+    #[test]
+    fn errors_point_at_the_line_and_field() {
+        let e = message("name: x\nsteps:\n  - echo: { rate: 5, duraton: 1s }\n");
+        assert!(e.starts_with("t.yaml:3:"), "{e}");
+        assert!(
+            e.contains("unknown field `duraton`") && e.contains("did you mean `duration`?"),
+            "{e}"
+        );
+        let e = message("name: x\nsteps:\n  - echo: { rate: 5, duration: soon }\n");
+        assert!(e.contains("`soon` is not a duration"), "{e}");
+        let e = message("name: x\nsteps:\n  - ping: { size: 200 }\n");
+        assert!(e.contains("at most 125 bytes"), "{e}");
+        let e = message(
+            "name: x\nsteps:\n  - wait: { duration: 1s }\n  - wait: { name: wait, duration: 1s }\n",
+        );
+        assert!(e.contains("two steps are named `wait`"), "{e}");
+        let e = message("name: x\ntarget: http://x\nsteps:\n  - wait: { duration: 1s }\n");
+        assert!(e.contains("must start with ws:// or wss://"), "{e}");
+    }
+}

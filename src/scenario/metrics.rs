@@ -74,6 +74,7 @@ pub fn step_metrics(kind: &str) -> &'static [(&'static str, MetricClass)] {
             ("succeeded", Count),
             ("failures", Count),
             ("first_failure", Count),
+            ("close_not_echoed", Count),
         ],
         "abrupt" => &[
             ("dropped", Count),

@@ -13,13 +13,13 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub struct Scenario {
     /// Short name, used in the report folder's name.
     pub name: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// `ws://…` or `wss://…`; `--target` and `--sim` take precedence.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
     /// Settings of the in-process simulated board, when the run uses it.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sim: Option<SimSettings>,
     /// Run in order; clients opened by `connect` stay open for the steps that follow.
     #[serde(with = "serde_yaml::with::singleton_map_recursive")]
@@ -34,10 +34,14 @@ pub struct Scenario {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SimSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_sockets: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lru_purge: Option<bool>,
     /// Milliseconds between periodic broadcasts, 0 = off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub broadcast_interval_ms: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_message_len: Option<u32>,
 }
 
@@ -173,12 +177,15 @@ fn d_2s() -> Dur {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectStep {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default = "d_one")]
     pub clients: u32,
     /// New connections per second; absent = all at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ramp: Option<f64>,
     /// Offered in `Sec-WebSocket-Protocol`; the server must accept it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subprotocol: Option<String>,
     /// Per connection (TCP + TLS + upgrade).
     #[serde(default = "d_5s")]
@@ -199,6 +206,7 @@ pub enum RatePer {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EchoStep {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Messages per second.
     pub rate: f64,
@@ -241,6 +249,7 @@ pub enum FanoutTrigger {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FanoutStep {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default)]
     pub trigger: FanoutTrigger,
@@ -254,6 +263,7 @@ pub struct FanoutStep {
     #[serde(default = "d_interval")]
     pub interval: Dur,
     /// Text for `message`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// How long to wait for the last delivery after the last message was due.
     #[serde(default = "d_2s")]
@@ -273,6 +283,7 @@ fn d_interval() -> Dur {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TlsStep {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default = "d_ten")]
     pub handshakes: u32,
@@ -289,6 +300,7 @@ fn d_ten() -> u32 {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExhaustStep {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default = "d_cap")]
     pub cap: u32,
@@ -309,6 +321,7 @@ fn d_settle() -> Dur {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PingStep {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default = "d_ten")]
     pub count: u32,
@@ -328,6 +341,7 @@ fn d_ping_size() -> u32 {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChurnStep {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default = "d_cycles")]
     pub cycles: u32,
@@ -343,6 +357,7 @@ fn d_cycles() -> u32 {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AbruptStep {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default = "d_five")]
     pub count: u32,
@@ -360,6 +375,7 @@ fn d_five() -> u32 {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FramesStep {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default = "d_sizes")]
     pub sizes: Vec<u32>,
@@ -369,6 +385,7 @@ pub struct FramesStep {
     #[serde(default)]
     pub opcode: Opcode,
     /// The server's message limit: larger sizes are expected to be refused (close 1009).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_message_len: Option<u32>,
     #[serde(default = "d_2s")]
     pub timeout: Dur,
@@ -384,6 +401,7 @@ fn d_fragments() -> u32 {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HoldStep {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub duration: Dur,
 }
@@ -392,6 +410,7 @@ pub struct HoldStep {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WaitStep {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub duration: Dur,
 }

@@ -25,6 +25,7 @@ pub struct SimBoard {
     ws_addr: SocketAddr,
     wss_addr: SocketAddr,
     console: Arc<Console>,
+    ready_line: Option<String>,
     tasks: JoinSet<()>,
 }
 
@@ -72,11 +73,21 @@ impl SimBoard {
         tasks.spawn(async move {
             background.run_background().await;
         });
+        // Printed before any caller can subscribe: keep it for `ready_line`.
+        let mut boot_lines = console.subscribe();
         device.announce_ready();
+        let mut ready_line = None;
+        while let Ok(line) = boot_lines.try_recv() {
+            if line.contains(": ready ") {
+                ready_line = Some(line);
+                break;
+            }
+        }
         Ok(SimBoard {
             ws_addr,
             wss_addr,
             console,
+            ready_line,
             tasks,
         })
     }
@@ -109,6 +120,18 @@ impl SimBoard {
     /// board.
     pub fn console_lines(&self) -> broadcast::Receiver<String> {
         self.console.subscribe()
+    }
+
+    /// The device's ready line (`I (0) ws_server: ready ws_port=...`), printed during
+    /// `start` and so before any `console_lines` receiver existed.
+    pub fn ready_line(&self) -> Option<&str> {
+        self.ready_line.as_deref()
+    }
+
+    /// The console itself: its master side (`Console::master_fd`) is where a reader of
+    /// what the host writes to the "UART" (a ROM-loader emulator) would sit.
+    pub fn console(&self) -> &Console {
+        &self.console
     }
 
     /// Console lines lost because no reader kept up.

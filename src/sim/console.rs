@@ -24,6 +24,10 @@ use tokio::sync::broadcast;
 
 use super::error::SimError;
 
+/// What ends a line on the "UART": ESP-IDF's default stdout line ending is CRLF
+/// (`CONFIG_NEWLIB_STDOUT_LINE_ENDING_CRLF`), so terminal programs show the lines as a
+/// board's. The terminal is raw, so nothing else is added.
+const LINE_END: &[u8] = b"\r\n";
 /// Lines kept for a slow in-process subscriber before it sees `Lagged`.
 const SUBSCRIBER_BACKLOG: usize = 4096;
 /// Lines waiting for stdout before new ones are dropped.
@@ -81,11 +85,11 @@ impl Console {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// Prints one log line. Never blocks on a reader.
+    /// Prints one log line (`line` without its ending). Never blocks on a reader.
     pub fn write_line(&self, line: &str) {
         let mut bytes = Vec::with_capacity(line.len() + 1);
         bytes.extend_from_slice(line.as_bytes());
-        bytes.push(b'\n');
+        bytes.extend_from_slice(LINE_END);
         if !self.pty.write_dropping_stale(&bytes) {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
@@ -172,7 +176,7 @@ mod tests {
         assert_eq!(sub.try_recv().unwrap(), "I (12) wsbench: hello");
         let mut buf = [0u8; 64];
         let n = std::io::Read::read(&mut slave, &mut buf).unwrap();
-        assert_eq!(&buf[..n], b"I (12) wsbench: hello\n");
+        assert_eq!(&buf[..n], b"I (12) wsbench: hello\r\n");
     }
 
     #[test]
@@ -198,9 +202,9 @@ mod tests {
         }
         let text = String::from_utf8_lossy(&text);
         assert!(
-            text.ends_with("I (99999) wsbench: last\n"),
+            text.ends_with("I (99999) wsbench: last\r\n"),
             "newest line lost"
         );
-        assert!(!text.contains("filler #0\n"), "stale output kept");
+        assert!(!text.contains("filler #0\r\n"), "stale output kept");
     }
 }

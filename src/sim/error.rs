@@ -55,7 +55,9 @@ pub enum SimError {
     #[error("invalid simulated board setting: {0}")]
     #[diagnostic(
         code(wsbench::sim::options),
-        help("max sockets must be 1..=1024 and the message limit at least 1 byte")
+        help(
+            "max sockets must be 1..=1024, the message limit at least 1 byte, and ws and wss need different ports"
+        )
     )]
     InvalidOption(String),
 }

@@ -6,14 +6,14 @@
 //! them, so a client that never completes a handshake cannot take (or purge) a session
 //! slot; handshakes in progress are bounded on their own.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use embedded_io_adapters::tokio_1::FromTokio;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use wsbench_device::{Admission, Device, Transport};
@@ -102,43 +102,17 @@ pub async fn accept_loop(
                 Ok((stream, peer)) => {
                     accept_failing = false;
                     let _ = stream.set_nodelay(true);
-                    let device = device.clone();
                     match &tls {
-                        None => {
-                            if let Admission::Admitted(id) = device.admit(peer, role.transport) {
-                                sessions.spawn(async move {
-                                    let (r, w) = stream.into_split();
-                                    let (r, w) = serve(&device, id, r, w).await;
-                                    if let Ok(mut stream) = r.reunite(w) {
-                                        let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, stream.shutdown()).await;
-                                    }
-                                });
+                        None => start_ws(&mut sessions, &device, role, stream, peer),
+                        Some(acceptor) => match handshakes.clone().try_acquire_owned() {
+                            Ok(permit) => {
+                                let (device, host) = (device.clone(), host.clone());
+                                let acceptor = acceptor.clone();
+                                sessions.spawn(serve_wss(device, host, acceptor, permit, role, stream, peer));
                             }
-                            // Refused: `stream` dropped here, closing the socket at once.
-                        }
-                        Some(acceptor) => {
-                            let Ok(permit) = handshakes.clone().try_acquire_owned() else {
-                                host.warn(&format!("tls_refuse peer={peer} reason=pending_handshakes"));
-                                continue;
-                            };
-                            let acceptor = acceptor.clone();
-                            let host = host.clone();
-                            sessions.spawn(async move {
-                                let handshake = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
-                                drop(permit);
-                                let tls_stream = match handshake {
-                                    Ok(Ok(s)) => s,
-                                    Ok(Err(e)) => return host.warn(&format!("tls_error peer={peer} reason={}", quoted(&e.to_string()))),
-                                    Err(_) => return host.warn(&format!("tls_error peer={peer} reason={}", quoted("handshake timed out"))),
-                                };
-                                if let Admission::Admitted(id) = device.admit(peer, role.transport) {
-                                    let (r, w) = tokio::io::split(tls_stream);
-                                    let (r, w) = serve(&device, id, r, w).await;
-                                    let mut stream = r.unsplit(w);
-                                    let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, stream.shutdown()).await;
-                                }
-                            });
-                        }
+                            // Closed at once by dropping `stream`.
+                            Err(_) => host.warn(&format!("tls_refuse peer={peer} reason=pending_handshakes")),
+                        },
                     }
                 }
                 Err(e) => {
@@ -157,6 +131,61 @@ pub async fn accept_loop(
             }
         }
     }
+}
+
+/// A plain connection: admitted (its session task starts) or refused (closed at once,
+/// without a byte written, as esp_http_server does).
+fn start_ws(
+    sessions: &mut JoinSet<()>,
+    device: &Arc<Device<SimPlatform>>,
+    role: PortRole,
+    stream: TcpStream,
+    peer: SocketAddr,
+) {
+    let Admission::Admitted(id) = device.admit(peer, role.transport) else {
+        return;
+    };
+    let device = device.clone();
+    sessions.spawn(async move {
+        let (r, w) = stream.into_split();
+        let (r, w) = serve(&device, id, r, w).await;
+        if let Ok(mut stream) = r.reunite(w) {
+            let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, stream.shutdown()).await;
+        }
+    });
+}
+
+/// A TLS connection: the handshake first (bounded in time, holding `permit`), then the
+/// same admission and session as plain ws, then close_notify.
+async fn serve_wss(
+    device: Arc<Device<SimPlatform>>,
+    host: SimPlatform,
+    acceptor: TlsAcceptor,
+    permit: OwnedSemaphorePermit,
+    role: PortRole,
+    stream: TcpStream,
+    peer: SocketAddr,
+) {
+    let handshake = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
+    drop(permit);
+    let tls_stream = match handshake {
+        Ok(Ok(tls_stream)) => tls_stream,
+        Ok(Err(e)) => {
+            let reason = quoted(&e.to_string());
+            return host.warn(&format!("tls_error peer={peer} reason={reason}"));
+        }
+        Err(_) => {
+            let reason = quoted("handshake timed out");
+            return host.warn(&format!("tls_error peer={peer} reason={reason}"));
+        }
+    };
+    let Admission::Admitted(id) = device.admit(peer, role.transport) else {
+        return;
+    };
+    let (r, w) = tokio::io::split(tls_stream);
+    let (r, w) = serve(&device, id, r, w).await;
+    let mut stream = r.unsplit(w);
+    let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, stream.shutdown()).await;
 }
 
 /// Runs one session on the device and gives the halves back for an orderly close.

@@ -28,17 +28,21 @@ pub fn main(args: SimArgs) -> CommandResult {
         .build()
         .map_err(|e| Failure::unrunnable(miette::miette!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
-        let board = SimBoard::start(SimOptions::from(&args))
+        let options = SimOptions::from(&args);
+        options.validate().map_err(Failure::usage)?;
+        let board = SimBoard::start(options)
             .await
             .map_err(Failure::unrunnable)?;
         print_banner(&board, &args);
         wait_for_stop().await;
-        println!("wsbench sim: stopping the simulated board");
+        say("wsbench sim: stopping the simulated board");
         board.shutdown().await;
         Ok(Outcome::Success)
     })
 }
 
+/// What the board is and where it listens. Written with errors ignored: a closed stdout
+/// (`wsbench sim | head -1`) must not take the board down.
 fn print_banner(board: &SimBoard, args: &SimArgs) {
     let console = board
         .console_path()
@@ -48,21 +52,25 @@ fn print_banner(board: &SimBoard, args: &SimArgs) {
         0 => "off".to_owned(),
         ms => format!("every {ms} ms"),
     };
-    println!(
-        "wsbench sim: simulated board (the device's protocol logic on this host, not a board)"
-    );
-    println!("  ws:      {}", board.ws_url());
-    println!(
-        "  wss:     {}  (development certificate: firmware/certs/dev-cert.pem)",
-        board.wss_url()
-    );
-    println!("  console: {console}  (serial console, raw mode)");
-    println!(
-        "  limits:  max sockets {}, LRU purge {purge}, broadcast {broadcast}, max message {} bytes",
-        args.max_sockets, args.max_message
-    );
-    println!("  note:    heap figures are modelled (per-session costs), not measured on a board");
-    println!("Press Ctrl-C to stop.");
+    say(&format!(
+        "wsbench sim: simulated board (the device's protocol logic on this host, not a board)\n\
+         \x20 ws:      {ws}\n\
+         \x20 wss:     {wss}  (development certificate: firmware/certs/dev-cert.pem)\n\
+         \x20 console: {console}  (serial console, raw mode)\n\
+         \x20 limits:  max sockets {max}, LRU purge {purge}, broadcast {broadcast}, max message {len} bytes\n\
+         \x20 note:    heap figures are modelled (per-session costs), not measured on a board\n\
+         Press Ctrl-C to stop.",
+        ws = board.ws_url(),
+        wss = board.wss_url(),
+        max = args.max_sockets,
+        len = args.max_message,
+    ));
+}
+
+fn say(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
 }
 
 async fn wait_for_stop() {

@@ -49,6 +49,12 @@ impl SimOptions {
                 self.max_sockets
             )));
         }
+        if self.ws_port != 0 && self.ws_port == self.wss_port {
+            return Err(SimError::InvalidOption(format!(
+                "ws and wss both on port {} (give them different ports, or 0 for any)",
+                self.ws_port
+            )));
+        }
         if self.max_message_len == 0 {
             return Err(SimError::InvalidOption("max_message_len = 0".into()));
         }

@@ -36,16 +36,27 @@ impl SimPlatform {
 /// ```
 pub const HOST_TAG: &str = "wsbench-sim";
 
-/// A value for the message grammar of `wsbench_device::idf_log`: quoted (with `"` and
-/// `\` escaped) so spaces and quotes in error texts cannot break the key=value parse.
+/// A value for the message grammar of `wsbench_device::idf_log`, always quoted, escaped
+/// as the device escapes its own (`"`, `\\`, control characters), so an error text can
+/// neither break the key=value parse nor split the line.
 pub fn quoted(value: &str) -> String {
+    use std::fmt::Write as _;
     let mut out = String::with_capacity(value.len() + 2);
     out.push('"');
     for c in value.chars() {
-        if matches!(c, '"' | '\\') {
-            out.push('\\');
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
         }
-        out.push(c);
     }
     out.push('"');
     out
@@ -90,11 +101,12 @@ mod tests {
 
     #[test]
     fn quoted_values_parse_back_with_the_device_grammar() {
-        let reason = r#"peer said "no" \ twice"#;
+        let reason = "peer said \"no\" \\ twice\nand again\u{7}";
         let line = format!(
             "W (5) wsbench-sim: tls_error peer=1.2.3.4:5 reason={}",
             quoted(reason)
         );
+        assert!(!line.contains('\n'));
         let parsed = IdfLine::parse(&line).unwrap();
         let kv = KeyValues::parse(parsed.message.split_once(' ').unwrap().1).unwrap();
         assert_eq!(kv.get("reason"), Some(reason));

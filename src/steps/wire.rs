@@ -115,21 +115,32 @@ pub async fn echo_once(ws: &mut Ws, msg: Message, timeout: Duration) -> EchoResu
     }
 }
 
+/// How the server answered our CLOSE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseOutcome {
+    /// It sent CLOSE back, as RFC 6455 asks.
+    Echoed,
+    /// It dropped the connection without a CLOSE frame.
+    DroppedWithoutClose,
+    /// Nothing came back in time (or our CLOSE could not be sent).
+    NoAnswer,
+}
+
 /// Sends CLOSE and waits (bounded) for the server's CLOSE; then the TCP side drops.
-pub async fn close_politely(ws: &mut Ws, timeout: Duration) -> bool {
+pub async fn close_politely(ws: &mut Ws, timeout: Duration) -> CloseOutcome {
     let frame = CloseFrame {
         code: CloseCode::Normal,
         reason: "".into(),
     };
     if ws.close(Some(frame)).await.is_err() {
-        return false;
+        return CloseOutcome::NoAnswer;
     }
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         match tokio::time::timeout_at(deadline, ws.next()).await {
-            Err(_) => return false,
-            Ok(None) | Ok(Some(Err(_))) => return true,
-            Ok(Some(Ok(Message::Close(_)))) => return true,
+            Err(_) => return CloseOutcome::NoAnswer,
+            Ok(Some(Ok(Message::Close(_)))) => return CloseOutcome::Echoed,
+            Ok(None) | Ok(Some(Err(_))) => return CloseOutcome::DroppedWithoutClose,
             Ok(Some(Ok(_))) => continue,
         }
     }

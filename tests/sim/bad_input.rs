@@ -238,3 +238,31 @@ async fn silent_connections_to_the_tls_port_do_not_lock_out_clients() {
     drop(silent);
     assert!(sim.alive());
 }
+
+#[tokio::test]
+async fn running_out_of_descriptors_is_logged_and_survived() {
+    let mut sim = Sim::start_with_fd_limit(48, &["--broadcast-ms", "0"]);
+    let addr = host_port(&sim.wss_url);
+    let mark = sim.mark();
+    // Silent TLS clients hold a descriptor each until their handshake times out: far
+    // more than the process may open.
+    let mut silent = Vec::new();
+    for _ in 0..120 {
+        if let Ok(Ok(s)) =
+            tokio::time::timeout(std::time::Duration::from_secs(1), TcpStream::connect(&addr)).await
+        {
+            silent.push(s);
+        }
+    }
+    let line = sim
+        .wait_line(mark, "for the failed accept", |l| {
+            l.contains(" accept_error ")
+        })
+        .await;
+    assert!(line.contains("listener=wss"), "{line}");
+    assert!(sim.alive());
+    drop(silent);
+    // Descriptors come back as those connections end; the board serves again.
+    still_serves(&sim).await;
+    assert!(sim.alive());
+}

@@ -48,6 +48,7 @@ fn bad_flags_are_usage_errors() {
         &["sim", "--max-sockets", "0"],
         &["sim", "--ws-port", "70000"],
         &["sim", "--broadcast-ms", "-5"],
+        &["sim", "--ws-port", "9000", "--wss-port", "9000"],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_wsbench"))
             .args(args)

@@ -115,5 +115,14 @@ async fn console_pty_carries_the_device_lines() {
         .unwrap();
     let line = text.lines().find(|l| l.contains(" open id=")).unwrap();
     assert!(line.starts_with("I ("), "ESP-IDF format: {line}");
-    assert!(!text.contains('\r'), "raw mode: no CR added");
+    // CRLF as ESP-IDF prints it, and nothing added by the terminal (raw mode).
+    assert!(
+        text.contains(" open id=") && text.contains("\r\n"),
+        "{text:?}"
+    );
+    assert!(!text.contains("\r\r"), "terminal not raw: {text:?}");
+    assert!(
+        text.split("\r\n").all(|l| !l.contains('\n')),
+        "bare LF: {text:?}"
+    );
 }

@@ -32,7 +32,23 @@ impl Sim {
     /// Starts `wsbench sim --ws-port 0 --wss-port 0 --console - <extra>` and waits for
     /// its URLs.
     pub fn start(extra: &[&str]) -> Sim {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_wsbench"))
+        Sim::start_with(Command::new(env!("CARGO_BIN_EXE_wsbench")), extra)
+    }
+
+    /// Like [`Sim::start`], with at most `limit` open file descriptors (as on a board,
+    /// where sockets run out long before memory does).
+    pub fn start_with_fd_limit(limit: u32, extra: &[&str]) -> Sim {
+        let mut shell = Command::new("sh");
+        shell.args([
+            "-c",
+            &format!("ulimit -n {limit} && exec \"$0\" \"$@\""),
+            env!("CARGO_BIN_EXE_wsbench"),
+        ]);
+        Sim::start_with(shell, extra)
+    }
+
+    fn start_with(mut command: Command, extra: &[&str]) -> Sim {
+        let mut child = command
             .args(["sim", "--ws-port", "0", "--wss-port", "0", "--console", "-"])
             .args(extra)
             .stdin(Stdio::null())

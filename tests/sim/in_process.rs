@@ -16,6 +16,9 @@ async fn sim_board_serves_logs_and_shuts_down() {
     .await
     .unwrap();
     let mut lines = board.console_lines();
+    let ready = board.ready_line().expect("ready line kept");
+    let ws_port = board.ws_addr().port().to_string();
+    assert_eq!(field(ready, "ws_port"), Some(ws_port.as_str()), "{ready}");
     assert!(board.console_path().unwrap().exists());
 
     let mut ws = connect(&board.ws_url()).await;
