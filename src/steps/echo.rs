@@ -4,7 +4,16 @@
 //! whether or not earlier echoes came back, and latency is measured from that intended
 //! time, so a stalled server shows up as latency instead of hiding as a lower send rate
 //! (no coordinated omission).
+//!
+//! One refinement keeps the host's own timer out of the server's figures: tokio's timer
+//! wakes up to a millisecond after the intended time. When the sender was idle at the
+//! intended time (its previous send had finished), that lateness is ours, so latency is
+//! measured from the moment the send actually started; when the sender was still inside
+//! an earlier send (the server was not taking data), it is measured from the intended
+//! time. How late sends started is recorded on its own as the `send_lag` distribution,
+//! so a load generator that cannot keep up is visible rather than hidden.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -36,6 +45,7 @@ pub async fn run(cfg: &EchoStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
     let period = Duration::from_secs_f64(1.0 / per_client_rate);
     let count = ((cfg.duration.0.as_secs_f64() * per_client_rate).floor() as u64).max(1);
     let t0 = Instant::now() + Duration::from_millis(20);
+    let started = Instant::now();
     let mut tasks = JoinSet::new();
     for (i, client) in clients.into_iter().enumerate() {
         let offset = period.mul_f64(i as f64 / n);
@@ -70,10 +80,13 @@ pub async fn run(cfg: &EchoStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
     if total.sent > 0 {
         rec.set("loss", lost as f64 / total.sent as f64);
     }
-    rec.set(
-        "throughput",
-        total.received as f64 / cfg.duration.0.as_secs_f64(),
-    );
+    // Over the time the echoes really took, not the scheduled duration: a sender that
+    // fell behind must not be credited with the rate it was asked for.
+    let elapsed = started
+        .elapsed()
+        .as_secs_f64()
+        .max(cfg.duration.0.as_secs_f64());
+    rec.set("throughput", total.received as f64 / elapsed);
     if total.duplicates > 0 {
         rec.note(format!("{} duplicate echoes received", total.duplicates));
     }
@@ -95,23 +108,42 @@ async fn run_client(
     let (mut sink, mut stream) = client.ws.split();
     let size = cfg.size as usize;
     let intended = move |seq: u64| start + period.mul_f64(seq as f64);
+    // Per message: nanoseconds after `start` from which its latency is measured.
+    let anchors: Vec<AtomicU64> = (0..count).map(|_| AtomicU64::new(0)).collect();
+    let anchors = &anchors;
     let sender = {
         let rec = rec.clone();
         async move {
             let mut sent = 0u64;
+            let mut previous_send_end = start;
             for seq in 0..count {
-                tokio::time::sleep_until(intended(seq).into()).await;
-                if let Err(e) = sink
-                    .send(message(cfg.opcode, echo_payload(id, seq, size)))
-                    .await
-                {
+                let due = intended(seq);
+                tokio::time::sleep_until(due.into()).await;
+                let send_start = Instant::now();
+                let blocked_by_server = previous_send_end > due;
+                let anchor = if blocked_by_server { due } else { send_start };
+                anchors[seq as usize].store(nanos_since(start, anchor), Ordering::Relaxed);
+                rec.sample("send_lag", send_start.saturating_duration_since(due));
+                let msg = message(cfg.opcode, echo_payload(id, seq, size));
+                // Behind schedule: queue without flushing, so the backlog leaves in one write.
+                let more_due = seq + 1 < count && intended(seq + 1) <= send_start;
+                let result = if more_due {
+                    sink.feed(msg).await
+                } else {
+                    sink.send(msg).await
+                };
+                if let Err(e) = result {
                     rec.error(format!(
                         "client {id}: send failed after {sent} messages: {e}"
                     ));
                     break;
                 }
+                previous_send_end = Instant::now();
                 sent += 1;
                 rec.sent(1);
+            }
+            if sink.flush().await.is_err() {
+                rec.error(format!("client {id}: final flush failed"));
             }
             (sink, sent)
         }
@@ -168,7 +200,9 @@ async fn run_client(
                 continue;
             }
             seen[seq as usize] = true;
-            let latency = now.saturating_duration_since(intended(seq));
+            let anchor =
+                start + Duration::from_nanos(anchors[seq as usize].load(Ordering::Relaxed));
+            let latency = now.saturating_duration_since(anchor);
             if latency > cfg.late_after.0 {
                 t.late += 1;
             }
@@ -188,4 +222,8 @@ async fn run_client(
         }
     };
     (tally, client)
+}
+
+fn nanos_since(start: Instant, t: Instant) -> u64 {
+    u64::try_from(t.saturating_duration_since(start).as_nanos()).unwrap_or(u64::MAX)
 }
