@@ -7,12 +7,13 @@
 //!
 //! One refinement keeps the host's own timer out of the server's figures: tokio's timer
 //! wakes up to a millisecond after the intended time. When the sender was idle at the
-//! intended time (its previous send had finished), that lateness is ours, so latency is
+//! intended time (not inside any send), that lateness is ours, so latency is
 //! measured from the moment the send actually started; when the sender was still inside
 //! an earlier send (the server was not taking data), it is measured from the intended
 //! time. How late sends started is recorded on its own as the `send_lag` distribution,
 //! so a load generator that cannot keep up is visible rather than hidden.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -115,12 +116,17 @@ async fn run_client(
         let rec = rec.clone();
         async move {
             let mut sent = 0u64;
-            let mut previous_send_end = start;
+            // (start, end) of the sends that may still cover a later due time.
+            let mut sends: VecDeque<(Instant, Instant)> = VecDeque::new();
             for seq in 0..count {
                 let due = intended(seq);
                 tokio::time::sleep_until(due.into()).await;
                 let send_start = Instant::now();
-                let blocked_by_server = previous_send_end > due;
+                while sends.front().is_some_and(|&(_, end)| end <= due) {
+                    sends.pop_front();
+                }
+                // Inside a send at the due time: the server was not taking data.
+                let blocked_by_server = sends.front().is_some_and(|&(begin, _)| begin <= due);
                 let anchor = if blocked_by_server { due } else { send_start };
                 anchors[seq as usize].store(nanos_since(start, anchor), Ordering::Relaxed);
                 rec.sample("send_lag", send_start.saturating_duration_since(due));
@@ -138,7 +144,7 @@ async fn run_client(
                     ));
                     break;
                 }
-                previous_send_end = Instant::now();
+                sends.push_back((send_start, Instant::now()));
                 sent += 1;
                 rec.sent(1);
             }
