@@ -211,6 +211,15 @@ fn yaml_syntax_error_names_the_line() {
 }
 
 #[test]
+fn unclosed_quote_says_what_to_close() {
+    assert_usage_error(
+        "name: \"x\nsteps:\n  - connect: {}\n",
+        "unclosed-quote",
+        &["scenario.yaml:4:1", "ends inside an open quote", "close it"],
+    );
+}
+
+#[test]
 fn unknown_field_suggests_the_nearest_key() {
     assert_usage_error(
         "name: x\nsteps:\n  - connect: { clinets: 2 }\n",

@@ -172,8 +172,19 @@ fn help_for(message: &str) -> Option<String> {
     if message.contains("missing field") {
         return Some("see scenarios/README.md for each step's keys".into());
     }
+    if message.contains("unexpected end of stream") {
+        return Some(
+            "YAML syntax: the file ends inside an open quote, bracket or brace; close it".into(),
+        );
+    }
+    // libyaml's scanner and parser errors ("found character that cannot start any
+    // token", "block sequence entries are not allowed in this context", ...).
     if message.contains("did not find expected")
         || message.contains("mapping values are not allowed")
+        || message.contains("not allowed in this context")
+        || message.starts_with("found ")
+        || message.contains("while scanning")
+        || message.contains("while parsing")
     {
         return Some(
             "YAML syntax: check brackets, quotes and indentation on this line and the one before"
