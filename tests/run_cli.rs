@@ -274,7 +274,7 @@ fn unknown_metric_in_threshold_is_refused() {
     );
 }
 
-fn assert_unreachable(url: &str, expected: &str) {
+fn assert_unreachable(url: &str, expected: &[&str]) {
     let file = root().join("scenarios/echo.yaml");
     let started = Instant::now();
     let out = wsbench(&[
@@ -288,11 +288,9 @@ fn assert_unreachable(url: &str, expected: &str) {
         "/nonexistent",
     ]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-    assert!(
-        text(&out).contains(expected),
-        "expected `{expected}` in:\n{}",
-        text(&out)
-    );
+    for e in expected {
+        assert!(text(&out).contains(e), "expected `{e}` in:\n{}", text(&out));
+    }
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
@@ -305,7 +303,7 @@ fn refused_target_exits_3() {
         .port();
     assert_unreachable(
         &format!("ws://127.0.0.1:{port}/ws"),
-        "connection refused by 127.0.0.1",
+        &["connection refused by 127.0.0.1"],
     );
 }
 
@@ -315,7 +313,7 @@ fn silent_target_times_out_and_exits_3() {
     let port = listener.local_addr().unwrap().port();
     assert_unreachable(
         &format!("ws://127.0.0.1:{port}/ws"),
-        "sent no upgrade answer within 1000 ms",
+        &["sent no upgrade answer within 1000 ms"],
     );
     drop(listener);
 }
@@ -331,9 +329,27 @@ fn target_closing_at_once_exits_3() {
     });
     assert_unreachable(
         &format!("ws://127.0.0.1:{port}/ws"),
-        "closed the connection right after accepting it",
+        &[
+            "closed the connection right after accepting it",
+            "expecting TLS on this port (then use wss://)",
+        ],
     );
     closer.join().unwrap();
+}
+
+#[test]
+fn wss_to_a_plain_server_points_at_ws() {
+    // A plain WebSocket server answering a TLS ClientHello by closing: the help must not
+    // send the user after certificates.
+    let port = foreign_echo_server();
+    let url = format!("wss://127.0.0.1:{port}/");
+    assert_unreachable(
+        &url,
+        &[
+            "TLS handshake with 127.0.0.1",
+            "if this port serves plain WebSocket, use ws://",
+        ],
+    );
 }
 
 #[test]
