@@ -443,6 +443,13 @@ fn ctrl_c_writes_an_incomplete_report() {
         "what was measured is kept"
     );
     assert_eq!(rep["steps"][2]["status"], "interrupted");
+    let notes = echo["notes"].to_string();
+    assert!(
+        notes.contains("interrupted: ") && notes.contains("messages sent and"),
+        "the cut-short step says what it had reached: {notes}"
+    );
+    let loss = rep["thresholds"][0]["message"].as_str().unwrap();
+    assert!(loss.contains("(interrupted: "), "{loss}");
 }
 
 /// A minimal echo server nobody here wrote the protocol of: tokio-tungstenite's own.
