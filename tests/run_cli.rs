@@ -521,6 +521,61 @@ fn burst_fanout_against_a_foreign_server_says_it_needs_our_device() {
             .to_string()
             .contains("does not look like a wsbench device")
     );
+    // The failed trigger leaves the clients open: the next step uses them rather than
+    // claiming the scenario has no `connect` step.
+    let broadcast = &rep["steps"][2];
+    assert!(
+        !broadcast["errors"].to_string().contains("put a `connect`"),
+        "{broadcast}"
+    );
+    assert_eq!(broadcast["metrics"]["clients"]["value"], 6.0, "{broadcast}");
+    assert_eq!(
+        broadcast["metrics"]["messages"]["value"], 0.0,
+        "{broadcast}"
+    );
+}
+
+#[test]
+fn a_step_after_a_failed_connect_names_the_connect_step() {
+    // The foreign server agrees to no subprotocol, so every client of `connect` fails.
+    let port = foreign_echo_server();
+    let file = write(
+        "after-failed-connect",
+        "name: afc\nsteps:\n  - connect: { clients: 2, subprotocol: chat }\n  - echo: { rate: 5, duration: 1s }\n",
+    );
+    let (out, rep) = run_scenario(
+        &file,
+        &["--target", &format!("ws://127.0.0.1:{port}/")],
+        "after-failed-connect-run",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let echo_errors = rep["steps"][1]["errors"].to_string();
+    assert!(
+        echo_errors.contains("step `connect` failed with no client left open"),
+        "{echo_errors}"
+    );
+    assert!(!echo_errors.contains("put a `connect`"), "{echo_errors}");
+}
+
+#[test]
+fn exhaust_without_a_limit_says_why_the_limit_is_missing() {
+    let port = foreign_echo_server();
+    let file = write(
+        "no-limit",
+        "name: nolimit\nsteps:\n  - exhaust: { cap: 3 }\nthresholds: [\"exhaust.limit >= 1\"]\n",
+    );
+    let (out, rep) = run_scenario(
+        &file,
+        &["--target", &format!("ws://127.0.0.1:{port}/")],
+        "no-limit-run",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let message = rep["thresholds"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("not measured") && message.contains("no limit found up to the cap of 3"),
+        "{message}"
+    );
+    assert!(text(&out).contains("no limit found up to the cap of 3"));
 }
 
 #[test]
