@@ -533,6 +533,8 @@ fn burst_fanout_against_a_foreign_server_says_it_needs_our_device() {
         broadcast["metrics"]["messages"]["value"], 0.0,
         "{broadcast}"
     );
+    // An echo server never broadcasts: all of them are lost, not a vacuous `loss == 0`.
+    assert_eq!(broadcast["metrics"]["loss"]["value"], 1.0, "{broadcast}");
 }
 
 #[test]
