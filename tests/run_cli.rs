@@ -178,6 +178,21 @@ fn a_failed_threshold_exits_1_and_says_which() {
         "{}",
         text(&out)
     );
+    // report.md shows the expression as written: an entity in a code span is literal.
+    let reports = std::env::temp_dir()
+        .join(format!(
+            "wsbench-run-test-threshold-fails-run-{}",
+            std::process::id()
+        ))
+        .join("reports");
+    let dir = std::fs::read_dir(&reports)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap();
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(md.contains("`echo.latency.p50 < 1us`"), "{md}");
+    assert!(!md.contains("`echo.latency.p50 &lt; 1us`"), "{md}");
 }
 
 fn assert_usage_error(yaml: &str, name: &str, expected: &[&str]) {
