@@ -235,6 +235,23 @@ fn unclosed_quote_says_what_to_close() {
 }
 
 #[test]
+fn steps_written_as_a_map_or_two_in_one_item_say_how_to_list_them() {
+    assert_usage_error(
+        "name: x\nsteps:\n  connect: { clients: 2 }\n",
+        "steps-map",
+        &[
+            "scenario.yaml:3:3",
+            "`steps` is a list: start each step with `- `",
+        ],
+    );
+    assert_usage_error(
+        "name: x\nsteps:\n  - connect: { clients: 2 }\n    echo: { rate: 1, duration: 1s }\n",
+        "two-in-one",
+        &["scenario.yaml:3:5", "one step per list item"],
+    );
+}
+
+#[test]
 fn unknown_field_suggests_the_nearest_key() {
     assert_usage_error(
         "name: x\nsteps:\n  - connect: { clinets: 2 }\n",

@@ -166,6 +166,16 @@ fn help_for(message: &str) -> Option<String> {
             None => format!("{what} here: {}", known.join(", ")),
         });
     }
+    if message.starts_with("steps: invalid type") {
+        return Some(
+            "`steps` is a list: start each step with `- `, e.g. `- connect: { clients: 4 }`".into(),
+        );
+    }
+    if message.contains("expected map with a single key") {
+        return Some(
+            "one step per list item: start the next step on its own line with `- `".into(),
+        );
+    }
     if message.contains("integer `-") {
         return Some("counts and sizes cannot be negative".into());
     }
