@@ -795,3 +795,85 @@ fn churn_catches_a_server_that_does_not_answer_close() {
             .contains("3 of 3 CLOSE frames were not answered")
     );
 }
+
+/// A server that upgrades and then never reads again, like a wedged device: its TCP
+/// window fills and every send to it blocks.
+fn wedged_server() -> u16 {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap().port()).unwrap();
+            let stop = tokio::time::sleep(Duration::from_secs(90));
+            tokio::pin!(stop);
+            let mut held = Vec::new();
+            loop {
+                let (stream, _) = tokio::select! {
+                    a = listener.accept() => match a { Ok(a) => a, Err(_) => continue },
+                    _ = &mut stop => break,
+                };
+                if let Ok(ws) = tokio_tungstenite::accept_async(stream).await {
+                    held.push(ws);
+                }
+            }
+        });
+    });
+    rx.recv().unwrap()
+}
+
+/// Runs wsbench, killing it if it has not ended within `limit` (then the test fails).
+fn output_within(args: &[&str], limit: Duration) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("wsbench did not end within {limit:?}:\n{}", text(&out));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_server_that_stops_reading_does_not_hang_the_run() {
+    let port = wedged_server();
+    let file = write(
+        "wedged",
+        "name: wedged\nsteps:\n  - connect: { clients: 1 }\n\
+         \x20 - echo: { rate: 50, size: 1000000, duration: 1s, timeout: 500ms }\n\
+         \x20 - frames: { sizes: [16777216], fragments: 0, timeout: 500ms }\n\
+         thresholds: [\"echo.loss == 0\"]\n",
+    );
+    let reports = scratch("wedged-run").join("reports");
+    let out = output_within(
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--target",
+            &format!("ws://127.0.0.1:{port}/"),
+            "--report-dir",
+            reports.to_str().unwrap(),
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let rep = report(&reports);
+    let echo_errors = rep["steps"][1]["errors"].to_string();
+    assert!(
+        echo_errors.contains("the server stopped reading"),
+        "{echo_errors}"
+    );
+    assert_eq!(rep["steps"][2]["metrics"]["failed"]["value"], 1.0);
+}

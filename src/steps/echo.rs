@@ -95,20 +95,42 @@ async fn run_client(
     let (mut sink, mut stream) = client.ws.split();
     let size = cfg.size as usize;
     let intended = move |seq: u64| start + period.mul_f64(seq as f64);
+    // Past this the receiver stops waiting; a sender that fell behind the rate stops
+    // too, so the step ends in its planned time whatever the rate asked.
+    let give_up = intended(count) + cfg.timeout.0;
+    let mut blocked = false;
     let sender = {
+        let blocked = &mut blocked;
         let rec = rec.clone();
         async move {
             let mut sent = 0u64;
             for seq in 0..count {
-                tokio::time::sleep_until(intended(seq).into()).await;
-                if let Err(e) = sink
-                    .send(message(cfg.opcode, echo_payload(id, seq, size)))
-                    .await
-                {
-                    rec.error(format!(
-                        "client {id}: send failed after {sent} messages: {e}"
+                if Instant::now() >= give_up {
+                    rec.note(format!(
+                        "client {id} could not send at the rate asked: {sent} of {count} messages sent"
                     ));
                     break;
+                }
+                tokio::time::sleep_until(intended(seq).into()).await;
+                let send = sink.send(message(cfg.opcode, echo_payload(id, seq, size)));
+                match tokio::time::timeout_at(give_up.into(), send).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        rec.error(format!(
+                            "client {id}: send failed after {sent} messages: {e}"
+                        ));
+                        break;
+                    }
+                    Err(_) => {
+                        // A server that stops reading fills the TCP window: the send
+                        // would wait forever. The half-sent frame makes the client unusable.
+                        rec.error(format!(
+                            "client {id}: sending was still blocked when the step ended, after {sent} messages \
+                             (the server stopped reading)"
+                        ));
+                        *blocked = true;
+                        break;
+                    }
                 }
                 sent += 1;
                 rec.sent(1);
@@ -119,7 +141,7 @@ async fn run_client(
     let receiver = async {
         let mut t = ClientTally::default();
         let mut seen = vec![false; count as usize];
-        let deadline = intended(count) + cfg.timeout.0;
+        let deadline = give_up;
         let mut open = true;
         while t.received + t.corrupt < count {
             let next = tokio::time::timeout_at(deadline.into(), stream.next()).await;
@@ -181,7 +203,7 @@ async fn run_client(
     let ((sink, sent), (mut tally, open)) = tokio::join!(sender, receiver);
     tally.sent = sent;
     let client = match sink.reunite(stream) {
-        Ok(ws) if open => Some(PooledClient { id, ws }),
+        Ok(ws) if open && !blocked => Some(PooledClient { id, ws }),
         _ => {
             rec.disconnected();
             None
