@@ -877,3 +877,20 @@ fn a_server_that_stops_reading_does_not_hang_the_run() {
     );
     assert_eq!(rep["steps"][2]["metrics"]["failed"]["value"], 1.0);
 }
+
+#[test]
+fn an_echo_plan_too_large_to_track_is_refused() {
+    assert_usage_error(
+        "name: x\nsteps:\n  - connect: {}\n  - echo: { rate: 1e12, duration: 1s }\n",
+        "echo-plan",
+        &[
+            "step 2 (`echo`)",
+            "plans 1000000000000 messages; at most 10000000 per step",
+        ],
+    );
+    assert_usage_error(
+        "name: x\nsteps:\n  - connect: {}\n  - echo: { rate: 1, duration: 1s, size: 4000000000 }\n",
+        "echo-size",
+        &["`size` must be at most 16777216 bytes"],
+    );
+}

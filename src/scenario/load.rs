@@ -260,11 +260,25 @@ fn semantic_errors(s: &Scenario) -> Vec<(String, Option<String>)> {
                         super::ECHO_MIN_SIZE
                     ));
                 }
+                if e.size > super::ECHO_MAX_SIZE {
+                    bad(&format!(
+                        "`size` must be at most {} bytes (16 MiB)",
+                        super::ECHO_MAX_SIZE
+                    ));
+                }
                 if zero(&e.duration) {
                     bad("`duration` must be above 0");
                 }
                 if zero(&e.timeout) {
                     bad("`timeout` must be above 0");
+                }
+                let planned = e.rate * e.duration.0.as_secs_f64();
+                if planned > super::ECHO_MAX_MESSAGES as f64 {
+                    bad(&format!(
+                        "`rate` × `duration` plans {planned:.0} messages; at most {} per step \
+                         (each is tracked until its echo): lower the rate or the duration",
+                        super::ECHO_MAX_MESSAGES
+                    ));
                 }
             }
             Step::Fanout(f) => {
