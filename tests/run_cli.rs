@@ -894,3 +894,38 @@ fn an_echo_plan_too_large_to_track_is_refused() {
         &["`size` must be at most 16777216 bytes"],
     );
 }
+
+#[test]
+fn frames_echoed_above_the_stated_limit_count_as_received() {
+    // The foreign server takes messages far above the 16 KiB the scenario states.
+    let port = foreign_echo_server();
+    let file = write(
+        "above-limit",
+        "name: above\nsteps:\n  - frames: { sizes: [20000], fragments: 0, max_message_len: 16384 }\n",
+    );
+    let (out, rep) = run_scenario(
+        &file,
+        &["--target", &format!("ws://127.0.0.1:{port}/")],
+        "above-limit-run",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let frames = &rep["steps"][0];
+    assert_eq!(frames["metrics"]["passed"]["value"], 1.0, "{frames}");
+    assert!(
+        frames["notes"]
+            .to_string()
+            .contains("echoed although above the stated limit")
+    );
+    let received: u64 = rep["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["messages_received"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        received, 1,
+        "the echo shows in the timeline: {}",
+        rep["timeline"]
+    );
+    assert_eq!(frames["distributions"]["latency"]["count"], 1);
+}

@@ -68,6 +68,8 @@ pub async fn run(cfg: &FramesStep, ctx: &mut StepCtx<'_>) -> Result<(), String> 
             (EchoResult::Ok(_), true) => {
                 passed += 1;
                 largest_ok = largest_ok.max(size);
+                rec.received(1);
+                rec.sample("latency", started.elapsed());
                 rec.note(format!("{label}: echoed although above the stated limit"));
             }
             (other, _) => {
