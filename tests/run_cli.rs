@@ -178,6 +178,21 @@ fn a_failed_threshold_exits_1_and_says_which() {
         "{}",
         text(&out)
     );
+    // report.md shows the expression as written: an entity in a code span is literal.
+    let reports = std::env::temp_dir()
+        .join(format!(
+            "wsbench-run-test-threshold-fails-run-{}",
+            std::process::id()
+        ))
+        .join("reports");
+    let dir = std::fs::read_dir(&reports)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap();
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(md.contains("`echo.latency.p50 < 1us`"), "{md}");
+    assert!(!md.contains("`echo.latency.p50 &lt; 1us`"), "{md}");
 }
 
 fn assert_usage_error(yaml: &str, name: &str, expected: &[&str]) {
@@ -207,6 +222,32 @@ fn yaml_syntax_error_names_the_line() {
         "name: x\nsteps:\n  - connect: { clients: 2\n",
         "syntax",
         &["scenario.yaml:4:1", "did not find expected"],
+    );
+}
+
+#[test]
+fn unclosed_quote_says_what_to_close() {
+    assert_usage_error(
+        "name: \"x\nsteps:\n  - connect: {}\n",
+        "unclosed-quote",
+        &["scenario.yaml:4:1", "ends inside an open quote", "close it"],
+    );
+}
+
+#[test]
+fn steps_written_as_a_map_or_two_in_one_item_say_how_to_list_them() {
+    assert_usage_error(
+        "name: x\nsteps:\n  connect: { clients: 2 }\n",
+        "steps-map",
+        &[
+            "scenario.yaml:3:3",
+            "`steps` is a list: start each step with `- `",
+        ],
+    );
+    assert_usage_error(
+        "name: x\nsteps:\n  - connect: { clients: 2 }\n    echo: { rate: 1, duration: 1s }\n",
+        "two-in-one",
+        &["scenario.yaml:3:5", "one step per list item"],
     );
 }
 
@@ -265,7 +306,7 @@ fn unknown_metric_in_threshold_is_refused() {
     );
 }
 
-fn assert_unreachable(url: &str, expected: &str) {
+fn assert_unreachable(url: &str, expected: &[&str]) {
     let file = root().join("scenarios/echo.yaml");
     let started = Instant::now();
     let out = wsbench(&[
@@ -279,11 +320,9 @@ fn assert_unreachable(url: &str, expected: &str) {
         "/nonexistent",
     ]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-    assert!(
-        text(&out).contains(expected),
-        "expected `{expected}` in:\n{}",
-        text(&out)
-    );
+    for e in expected {
+        assert!(text(&out).contains(e), "expected `{e}` in:\n{}", text(&out));
+    }
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
@@ -296,7 +335,7 @@ fn refused_target_exits_3() {
         .port();
     assert_unreachable(
         &format!("ws://127.0.0.1:{port}/ws"),
-        "connection refused by 127.0.0.1",
+        &["connection refused by 127.0.0.1"],
     );
 }
 
@@ -306,7 +345,7 @@ fn silent_target_times_out_and_exits_3() {
     let port = listener.local_addr().unwrap().port();
     assert_unreachable(
         &format!("ws://127.0.0.1:{port}/ws"),
-        "sent no upgrade answer within 1000 ms",
+        &["sent no upgrade answer within 1000 ms"],
     );
     drop(listener);
 }
@@ -322,9 +361,27 @@ fn target_closing_at_once_exits_3() {
     });
     assert_unreachable(
         &format!("ws://127.0.0.1:{port}/ws"),
-        "closed the connection right after accepting it",
+        &[
+            "closed the connection right after accepting it",
+            "expecting TLS on this port (then use wss://)",
+        ],
     );
     closer.join().unwrap();
+}
+
+#[test]
+fn wss_to_a_plain_server_points_at_ws() {
+    // A plain WebSocket server answering a TLS ClientHello by closing: the help must not
+    // send the user after certificates.
+    let port = foreign_echo_server();
+    let url = format!("wss://127.0.0.1:{port}/");
+    assert_unreachable(
+        &url,
+        &[
+            "TLS handshake with 127.0.0.1",
+            "if this port serves plain WebSocket, use ws://",
+        ],
+    );
 }
 
 #[test]
@@ -418,6 +475,13 @@ fn ctrl_c_writes_an_incomplete_report() {
         "what was measured is kept"
     );
     assert_eq!(rep["steps"][2]["status"], "interrupted");
+    let notes = echo["notes"].to_string();
+    assert!(
+        notes.contains("interrupted: ") && notes.contains("messages sent and"),
+        "the cut-short step says what it had reached: {notes}"
+    );
+    let loss = rep["thresholds"][0]["message"].as_str().unwrap();
+    assert!(loss.contains("(interrupted: "), "{loss}");
 }
 
 /// A minimal echo server nobody here wrote the protocol of: tokio-tungstenite's own.
@@ -489,6 +553,63 @@ fn burst_fanout_against_a_foreign_server_says_it_needs_our_device() {
             .to_string()
             .contains("does not look like a wsbench device")
     );
+    // The failed trigger leaves the clients open: the next step uses them rather than
+    // claiming the scenario has no `connect` step.
+    let broadcast = &rep["steps"][2];
+    assert!(
+        !broadcast["errors"].to_string().contains("put a `connect`"),
+        "{broadcast}"
+    );
+    assert_eq!(broadcast["metrics"]["clients"]["value"], 6.0, "{broadcast}");
+    assert_eq!(
+        broadcast["metrics"]["messages"]["value"], 0.0,
+        "{broadcast}"
+    );
+    // An echo server never broadcasts: all of them are lost, not a vacuous `loss == 0`.
+    assert_eq!(broadcast["metrics"]["loss"]["value"], 1.0, "{broadcast}");
+}
+
+#[test]
+fn a_step_after_a_failed_connect_names_the_connect_step() {
+    // The foreign server agrees to no subprotocol, so every client of `connect` fails.
+    let port = foreign_echo_server();
+    let file = write(
+        "after-failed-connect",
+        "name: afc\nsteps:\n  - connect: { clients: 2, subprotocol: chat }\n  - echo: { rate: 5, duration: 1s }\n",
+    );
+    let (out, rep) = run_scenario(
+        &file,
+        &["--target", &format!("ws://127.0.0.1:{port}/")],
+        "after-failed-connect-run",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let echo_errors = rep["steps"][1]["errors"].to_string();
+    assert!(
+        echo_errors.contains("step `connect` failed with no client left open"),
+        "{echo_errors}"
+    );
+    assert!(!echo_errors.contains("put a `connect`"), "{echo_errors}");
+}
+
+#[test]
+fn exhaust_without_a_limit_says_why_the_limit_is_missing() {
+    let port = foreign_echo_server();
+    let file = write(
+        "no-limit",
+        "name: nolimit\nsteps:\n  - exhaust: { cap: 3 }\nthresholds: [\"exhaust.limit >= 1\"]\n",
+    );
+    let (out, rep) = run_scenario(
+        &file,
+        &["--target", &format!("ws://127.0.0.1:{port}/")],
+        "no-limit-run",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let message = rep["thresholds"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("not measured") && message.contains("no limit found up to the cap of 3"),
+        "{message}"
+    );
+    assert!(text(&out).contains("no limit found up to the cap of 3"));
 }
 
 #[test]
@@ -673,4 +794,138 @@ fn churn_catches_a_server_that_does_not_answer_close() {
             .to_string()
             .contains("3 of 3 CLOSE frames were not answered")
     );
+}
+
+/// A server that upgrades and then never reads again, like a wedged device: its TCP
+/// window fills and every send to it blocks.
+fn wedged_server() -> u16 {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap().port()).unwrap();
+            let stop = tokio::time::sleep(Duration::from_secs(90));
+            tokio::pin!(stop);
+            let mut held = Vec::new();
+            loop {
+                let (stream, _) = tokio::select! {
+                    a = listener.accept() => match a { Ok(a) => a, Err(_) => continue },
+                    _ = &mut stop => break,
+                };
+                if let Ok(ws) = tokio_tungstenite::accept_async(stream).await {
+                    held.push(ws);
+                }
+            }
+        });
+    });
+    rx.recv().unwrap()
+}
+
+/// Runs wsbench, killing it if it has not ended within `limit` (then the test fails).
+fn output_within(args: &[&str], limit: Duration) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("wsbench did not end within {limit:?}:\n{}", text(&out));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_server_that_stops_reading_does_not_hang_the_run() {
+    let port = wedged_server();
+    let file = write(
+        "wedged",
+        "name: wedged\nsteps:\n  - connect: { clients: 1 }\n\
+         \x20 - echo: { rate: 50, size: 1000000, duration: 1s, timeout: 500ms }\n\
+         \x20 - frames: { sizes: [16777216], fragments: 0, timeout: 500ms }\n\
+         thresholds: [\"echo.loss == 0\"]\n",
+    );
+    let reports = scratch("wedged-run").join("reports");
+    let out = output_within(
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--target",
+            &format!("ws://127.0.0.1:{port}/"),
+            "--report-dir",
+            reports.to_str().unwrap(),
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let rep = report(&reports);
+    let echo_errors = rep["steps"][1]["errors"].to_string();
+    assert!(
+        echo_errors.contains("the server stopped reading"),
+        "{echo_errors}"
+    );
+    assert_eq!(rep["steps"][2]["metrics"]["failed"]["value"], 1.0);
+}
+
+#[test]
+fn an_echo_plan_too_large_to_track_is_refused() {
+    assert_usage_error(
+        "name: x\nsteps:\n  - connect: {}\n  - echo: { rate: 1e12, duration: 1s }\n",
+        "echo-plan",
+        &[
+            "step 2 (`echo`)",
+            "plans 1000000000000 messages; at most 10000000 per step",
+        ],
+    );
+    assert_usage_error(
+        "name: x\nsteps:\n  - connect: {}\n  - echo: { rate: 1, duration: 1s, size: 4000000000 }\n",
+        "echo-size",
+        &["`size` must be at most 16777216 bytes"],
+    );
+}
+
+#[test]
+fn frames_echoed_above_the_stated_limit_count_as_received() {
+    // The foreign server takes messages far above the 16 KiB the scenario states.
+    let port = foreign_echo_server();
+    let file = write(
+        "above-limit",
+        "name: above\nsteps:\n  - frames: { sizes: [20000], fragments: 0, max_message_len: 16384 }\n",
+    );
+    let (out, rep) = run_scenario(
+        &file,
+        &["--target", &format!("ws://127.0.0.1:{port}/")],
+        "above-limit-run",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let frames = &rep["steps"][0];
+    assert_eq!(frames["metrics"]["passed"]["value"], 1.0, "{frames}");
+    assert!(
+        frames["notes"]
+            .to_string()
+            .contains("echoed although above the stated limit")
+    );
+    let received: u64 = rep["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["messages_received"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        received, 1,
+        "the echo shows in the timeline: {}",
+        rep["timeline"]
+    );
+    assert_eq!(frames["distributions"]["latency"]["count"], 1);
 }

@@ -100,12 +100,18 @@ impl ConnectError {
             ConnectError::TcpTimeout { .. } => {
                 "check that the host is on this network (joined the board's AP?) and the address is right"
             }
-            ConnectError::Tls { .. } | ConnectError::TlsTimeout { .. } => {
+            ConnectError::Tls { reason, .. } if reason.starts_with("certificate") => {
                 "the server's certificate must be trusted: pass --ca FILE, or --insecure to skip the check"
+            }
+            ConnectError::Tls { .. } => {
+                "the server broke off the TLS handshake: if this port serves plain WebSocket, use ws://; otherwise check the server's TLS setup and console"
+            }
+            ConnectError::TlsTimeout { .. } => {
+                "the server accepted TCP but did not finish the TLS handshake: is this port serving TLS? (a board's first TLS session can take seconds: raise --connect-timeout)"
             }
             ConnectError::HttpStatus { .. } => "check the URL's path (the board serves /ws)",
             ConnectError::ClosedAtOnce { .. } | ConnectError::Reset { .. } => {
-                "the server may be out of sockets, or not a WebSocket server; check its console"
+                "the server may be out of sockets, not a WebSocket server, or expecting TLS on this port (then use wss://); check its console"
             }
             ConnectError::UpgradeTimeout { .. } => {
                 "the server accepted TCP but is not answering HTTP; is it wedged?"

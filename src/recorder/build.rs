@@ -93,9 +93,22 @@ fn step_report(s: &super::StepRecord, now: Duration) -> StepReport {
             .map(|(k, h)| (k.clone(), distribution(h)))
             .collect(),
         failures: s.failures.clone(),
-        notes: s.notes.clone(),
+        notes: notes(s),
         errors: s.errors.clone(),
     }
+}
+
+/// A step cut short never set its end-of-step metrics; say so, with the message
+/// counts it had reached, so the reader knows what the report holds for it.
+fn notes(s: &super::StepRecord) -> Vec<String> {
+    let mut notes = s.notes.clone();
+    if s.status.is_none() {
+        notes.push(format!(
+            "interrupted: {} messages sent and {} received so far; the metrics a step sets at its end are missing",
+            s.sent, s.received
+        ));
+    }
+    notes
 }
 
 fn timeline(st: &State, now: Duration) -> Vec<TimelineSecond> {

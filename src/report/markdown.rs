@@ -241,12 +241,26 @@ fn device(md: &mut String, r: &Report) {
 }
 
 /// Plain text for a paragraph or a table cell: one line, no table breaks, no raw HTML.
+/// Code spans already in the text (`` `a < b` ``) are kept as written: Markdown shows
+/// an entity inside a code span literally, so `<` is escaped only outside them.
 fn text(s: &str) -> String {
-    format::printable(s)
-        .replace(['\n', '\r'], " ")
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('|', "\\|")
+    let line = format::printable(s).replace(['\n', '\r'], " ");
+    let parts: Vec<&str> = line.split('`').collect();
+    // An unpaired last backtick opens no code span: what follows it is plain text.
+    let paired = parts.len() % 2 == 1;
+    let mut out = String::with_capacity(line.len());
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push('`');
+        }
+        let in_code = i % 2 == 1 && (paired || i + 1 < parts.len());
+        if in_code {
+            out.push_str(part);
+        } else {
+            out.push_str(&part.replace('&', "&amp;").replace('<', "&lt;"));
+        }
+    }
+    out.replace('|', "\\|")
 }
 
 /// A code span that survives backticks and pipes in its content.
@@ -306,6 +320,11 @@ mod tests {
         );
         assert!(!md.contains('\u{1b}'));
         assert_eq!(code("a|b`c"), "``a\\|b`c``");
+        assert_eq!(
+            text("threshold `p99 < 5ms` failed: 2 < 3 & `a|b`"),
+            "threshold `p99 < 5ms` failed: 2 &lt; 3 &amp; `a\\|b`"
+        );
+        assert_eq!(text("odd ` 1 < 2"), "odd ` 1 &lt; 2");
     }
 
     #[test]

@@ -39,10 +39,8 @@ pub fn verdict_reasons(report: &Report) -> Vec<String> {
         ));
     }
     for t in report.thresholds.iter().filter(|t| !t.passed) {
-        reasons.push(format!(
-            "threshold `{}` failed: {}",
-            t.expression, t.message
-        ));
+        let detail = t.message.strip_prefix("FAIL: ").unwrap_or(&t.message);
+        reasons.push(format!("threshold `{}` failed: {detail}", t.expression));
     }
     for s in &report.steps {
         match s.status {

@@ -20,6 +20,7 @@ use crate::exit::{CommandResult, Failure, Outcome};
 use crate::recorder::Recorder;
 use crate::report::model::{self, Report, StepStatus, TargetInfo, Verdict};
 use crate::scenario::LoadedScenario;
+use crate::scenario::model::Step;
 use crate::sim::SimOptions;
 use crate::steps::{self, PooledClient, StepCtx};
 use crate::target::{self, Target, TargetRequest};
@@ -202,6 +203,7 @@ async fn run_steps(
     let mut next_id = 1u32;
     let total = loaded.scenario.steps.len();
     let mut interruption = None;
+    let mut pool_emptied_by: Option<String> = None;
     for (i, (step, name)) in loaded
         .scenario
         .steps
@@ -212,10 +214,12 @@ async fn run_steps(
         let rec = recorder.begin_step(name, step.kind(), step.settings_json());
         let label = format!("[{}/{}] {name}", i + 1, total);
         let progress = StepProgress::start(mode, label, rec.clone());
+        let had_clients = !pool.is_empty();
         let mut ctx = StepCtx {
             endpoint: &target.endpoint,
             wss: target.wss.as_ref(),
             pool: &mut pool,
+            pool_emptied_by: pool_emptied_by.as_deref(),
             rec: rec.clone(),
             next_client_id: &mut next_id,
         };
@@ -238,6 +242,12 @@ async fn run_steps(
                 rec.finish(StepStatus::Failed);
                 progress.finish(&format!("failed: {why}"));
             }
+        }
+        if !pool.is_empty() {
+            pool_emptied_by = None;
+        } else if had_clients || matches!(step, Step::Connect(_)) {
+            let how = if rec.has_errors() { "failed" } else { "ended" };
+            pool_emptied_by = Some(format!("step `{name}` {how} with no client left open"));
         }
         // A step that hit errors may mean the target is gone: check before going on.
         if rec.has_errors() {

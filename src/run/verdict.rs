@@ -1,6 +1,6 @@
 //! Thresholds judged against the finished report model, and the run's verdict.
 
-use crate::report::model::{Report, StepStatus, ThresholdResult, Verdict};
+use crate::report::model::{Report, StepReport, StepStatus, ThresholdResult, Verdict};
 use crate::scenario::threshold::{MetricRef, Threshold, Unit, to_unit};
 
 /// The stored value a threshold names (µs for distributions), if it was measured.
@@ -20,8 +20,8 @@ fn stored_value(t: &Threshold, report: &Report) -> Result<f64, String> {
             let st = step(s).ok_or_else(|| format!("not measured: step `{s}` did not run"))?;
             st.metrics.get(metric).map(|m| m.value).ok_or_else(|| {
                 format!(
-                    "not measured: step `{s}` recorded no `{metric}` ({:?})",
-                    st.status
+                    "not measured: step `{s}` recorded no `{metric}` ({})",
+                    why_missing(st)
                 )
             })
         }
@@ -31,10 +31,12 @@ fn stored_value(t: &Threshold, report: &Report) -> Result<f64, String> {
             stat,
         } => {
             let st = step(s).ok_or_else(|| format!("not measured: step `{s}` did not run"))?;
-            let d = st
-                .distributions
-                .get(dist)
-                .ok_or_else(|| format!("not measured: step `{s}` recorded no `{dist}` samples"))?;
+            let d = st.distributions.get(dist).ok_or_else(|| {
+                format!(
+                    "not measured: step `{s}` recorded no `{dist}` samples ({})",
+                    why_missing(st)
+                )
+            })?;
             Ok(match stat.as_str() {
                 "p50" => d.p50_us as f64,
                 "p90" => d.p90_us as f64,
@@ -46,6 +48,23 @@ fn stored_value(t: &Threshold, report: &Report) -> Result<f64, String> {
                 _ => d.count as f64,
             })
         }
+    }
+}
+
+/// Why a step has no value for a metric, in the step's own words: its first error,
+/// else its last note (`no limit found up to the cap…`, `not started…`), else its status.
+fn why_missing(step: &StepReport) -> String {
+    if let Some(e) = step.errors.first() {
+        return format!("step failed: {e}");
+    }
+    match step.notes.last() {
+        Some(n) => n.clone(),
+        None => match step.status {
+            StepStatus::Passed => "the step passed without setting it".into(),
+            StepStatus::Failed => "the step failed".into(),
+            StepStatus::Interrupted => "the step was interrupted".into(),
+            StepStatus::Skipped => "the step was skipped".into(),
+        },
     }
 }
 

@@ -166,14 +166,35 @@ fn help_for(message: &str) -> Option<String> {
             None => format!("{what} here: {}", known.join(", ")),
         });
     }
+    if message.starts_with("steps: invalid type") {
+        return Some(
+            "`steps` is a list: start each step with `- `, e.g. `- connect: { clients: 4 }`".into(),
+        );
+    }
+    if message.contains("expected map with a single key") {
+        return Some(
+            "one step per list item: start the next step on its own line with `- `".into(),
+        );
+    }
     if message.contains("integer `-") {
         return Some("counts and sizes cannot be negative".into());
     }
     if message.contains("missing field") {
         return Some("see scenarios/README.md for each step's keys".into());
     }
+    if message.contains("unexpected end of stream") {
+        return Some(
+            "YAML syntax: the file ends inside an open quote, bracket or brace; close it".into(),
+        );
+    }
+    // libyaml's scanner and parser errors ("found character that cannot start any
+    // token", "block sequence entries are not allowed in this context", ...).
     if message.contains("did not find expected")
         || message.contains("mapping values are not allowed")
+        || message.contains("not allowed in this context")
+        || message.starts_with("found ")
+        || message.contains("while scanning")
+        || message.contains("while parsing")
     {
         return Some(
             "YAML syntax: check brackets, quotes and indentation on this line and the one before"
@@ -239,11 +260,25 @@ fn semantic_errors(s: &Scenario) -> Vec<(String, Option<String>)> {
                         super::ECHO_MIN_SIZE
                     ));
                 }
+                if e.size > super::ECHO_MAX_SIZE {
+                    bad(&format!(
+                        "`size` must be at most {} bytes (16 MiB)",
+                        super::ECHO_MAX_SIZE
+                    ));
+                }
                 if zero(&e.duration) {
                     bad("`duration` must be above 0");
                 }
                 if zero(&e.timeout) {
                     bad("`timeout` must be above 0");
+                }
+                let planned = e.rate * e.duration.0.as_secs_f64();
+                if planned > super::ECHO_MAX_MESSAGES as f64 {
+                    bad(&format!(
+                        "`rate` × `duration` plans {planned:.0} messages; at most {} per step \
+                         (each is tracked until its echo): lower the rate or the duration",
+                        super::ECHO_MAX_MESSAGES
+                    ));
                 }
             }
             Step::Fanout(f) => {

@@ -13,6 +13,14 @@ use crate::exit::{CommandResult, Failure, Outcome};
 /// Smallest echo payload: the sequence header every echo message carries.
 pub const ECHO_MIN_SIZE: u32 = 24;
 
+/// Largest echo payload: far above any ESP32 server's message limit, and small enough
+/// that building each message cannot exhaust the host's memory.
+pub const ECHO_MAX_SIZE: u32 = 16 * 1024 * 1024;
+
+/// Most messages one echo step may plan (`rate` × `duration`): every message is tracked
+/// until its echo comes back, so the plan bounds the step's memory and running time.
+pub const ECHO_MAX_MESSAGES: u64 = 10_000_000;
+
 #[derive(Debug, clap::Subcommand)]
 pub enum ScenarioCommand {
     /// Validate scenario files without running them.

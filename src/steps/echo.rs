@@ -112,13 +112,24 @@ async fn run_client(
     // Per message: nanoseconds after `start` from which its latency is measured.
     let anchors: Vec<AtomicU64> = (0..count).map(|_| AtomicU64::new(0)).collect();
     let anchors = &anchors;
+    // Past this the receiver stops waiting; a sender that fell behind the rate stops
+    // too, so the step ends in its planned time whatever the rate asked.
+    let give_up = intended(count) + cfg.timeout.0;
+    let mut blocked = false;
     let sender = {
+        let blocked = &mut blocked;
         let rec = rec.clone();
         async move {
             let mut sent = 0u64;
             // (start, end) of the sends that may still cover a later due time.
             let mut sends: VecDeque<(Instant, Instant)> = VecDeque::new();
             for seq in 0..count {
+                if Instant::now() >= give_up {
+                    rec.note(format!(
+                        "client {id} could not send at the rate asked: {sent} of {count} messages sent"
+                    ));
+                    break;
+                }
                 let due = intended(seq);
                 tokio::time::sleep_until(due.into()).await;
                 let send_start = Instant::now();
@@ -133,23 +144,49 @@ async fn run_client(
                 let msg = message(cfg.opcode, echo_payload(id, seq, size));
                 // Behind schedule: queue without flushing, so the backlog leaves in one write.
                 let more_due = seq + 1 < count && intended(seq + 1) <= send_start;
-                let result = if more_due {
-                    sink.feed(msg).await
-                } else {
-                    sink.send(msg).await
+                let send = async {
+                    if more_due {
+                        sink.feed(msg).await
+                    } else {
+                        sink.send(msg).await
+                    }
                 };
-                if let Err(e) = result {
-                    rec.error(format!(
-                        "client {id}: send failed after {sent} messages: {e}"
-                    ));
-                    break;
+                match tokio::time::timeout_at(give_up.into(), send).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        rec.error(format!(
+                            "client {id}: send failed after {sent} messages: {e}"
+                        ));
+                        break;
+                    }
+                    Err(_) => {
+                        // A server that stops reading fills the TCP window: the send
+                        // would wait forever. The half-sent frame makes the client unusable.
+                        rec.error(format!(
+                            "client {id}: sending was still blocked when the step ended, after {sent} messages \
+                             (the server stopped reading)"
+                        ));
+                        *blocked = true;
+                        break;
+                    }
                 }
                 sends.push_back((send_start, Instant::now()));
                 sent += 1;
                 rec.sent(1);
             }
-            if sink.flush().await.is_err() {
-                rec.error(format!("client {id}: final flush failed"));
+            // A backlog queued with `feed` still has to leave; never wait past the step.
+            if !*blocked {
+                match tokio::time::timeout_at(give_up.into(), sink.flush()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => rec.error(format!("client {id}: final flush failed: {e}")),
+                    Err(_) => {
+                        rec.error(format!(
+                            "client {id}: sending was still blocked when the step ended \
+                             (the server stopped reading)"
+                        ));
+                        *blocked = true;
+                    }
+                }
             }
             (sink, sent)
         }
@@ -157,7 +194,7 @@ async fn run_client(
     let receiver = async {
         let mut t = ClientTally::default();
         let mut seen = vec![false; count as usize];
-        let deadline = intended(count) + cfg.timeout.0;
+        let deadline = give_up;
         let mut open = true;
         while t.received + t.corrupt < count {
             let next = tokio::time::timeout_at(deadline.into(), stream.next()).await;
@@ -221,7 +258,7 @@ async fn run_client(
     let ((sink, sent), (mut tally, open)) = tokio::join!(sender, receiver);
     tally.sent = sent;
     let client = match sink.reunite(stream) {
-        Ok(ws) if open => Some(PooledClient { id, ws }),
+        Ok(ws) if open && !blocked => Some(PooledClient { id, ws }),
         _ => {
             rec.disconnected();
             None

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -64,6 +64,8 @@ pub async fn run(cfg: &FanoutStep, ctx: &mut StepCtx<'_>) -> Result<(), String> 
     // Replies to commands (`time …`, `!burst started …`) seen by the first client.
     let (reply_tx, mut reply_rx) = mpsc::unbounded_channel::<(Instant, String)>();
     let mut sink0: Option<SplitSink<Ws, Message>> = None;
+    // Ends the receivers early when the trigger failed, so the clients go back open.
+    let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     for (i, client) in clients.into_iter().enumerate() {
         let (sink, stream) = client.ws.split();
@@ -80,7 +82,10 @@ pub async fn run(cfg: &FanoutStep, ctx: &mut StepCtx<'_>) -> Result<(), String> 
             keep_sink,
             replies,
             cfg.clone(),
-            deadline,
+            Until {
+                deadline,
+                stop: stop_rx.clone(),
+            },
             rec.clone(),
         ));
     }
@@ -157,20 +162,13 @@ pub async fn run(cfg: &FanoutStep, ctx: &mut StepCtx<'_>) -> Result<(), String> 
         FanoutTrigger::Broadcast => {}
     }
     if failed.is_some() {
-        tasks.abort_all();
+        let _ = stop_tx.send(true);
     }
     let mut results = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         if let Ok(r) = joined {
             results.push(r);
         }
-    }
-    if let Some(f) = failed {
-        // Clients were split apart; they go back closed-by-drop, so count them out.
-        for _ in 0..n {
-            rec.disconnected();
-        }
-        return Err(f);
     }
     results.sort_by_key(|r| r.id);
     for r in results.iter_mut() {
@@ -184,6 +182,11 @@ pub async fn run(cfg: &FanoutStep, ctx: &mut StepCtx<'_>) -> Result<(), String> 
             Some(ws) => ctx.pool.push(PooledClient { id: r.id, ws }),
             None => rec.disconnected(),
         }
+    }
+    ctx.pool.sort_by_key(|c| c.id);
+    if let Some(f) = failed {
+        // The clients that are still open stay for the next steps.
+        return Err(f);
     }
     analyse(cfg, &results, n, offset_us, base, ctx);
     Ok(())
@@ -204,15 +207,22 @@ async fn wait_reply(
     }
 }
 
+/// When a client's receiver gives up: at the deadline, or earlier when told to stop.
+struct Until {
+    deadline: Instant,
+    stop: watch::Receiver<bool>,
+}
+
 async fn receive(
     id: u32,
     mut stream: SplitStream<Ws>,
     sink: Option<SplitSink<Ws, Message>>,
     replies: Option<mpsc::UnboundedSender<(Instant, String)>>,
     cfg: FanoutStep,
-    deadline: Instant,
+    mut until: Until,
     rec: crate::recorder::StepRec,
 ) -> ClientResult {
+    let deadline = until.deadline;
     let mut arrivals = Vec::new();
     let mut keys_seen = std::collections::HashSet::new();
     let mut broadcast_keys: HashMap<String, u64> = HashMap::new();
@@ -222,7 +232,11 @@ async fn receive(
         if keys_seen.len() >= cfg.count as usize {
             break;
         }
-        let msg = match tokio::time::timeout_at(deadline.into(), stream.next()).await {
+        let next = tokio::select! {
+            next = tokio::time::timeout_at(deadline.into(), stream.next()) => next,
+            Ok(_) = until.stop.wait_for(|stop| *stop) => break,
+        };
+        let msg = match next {
             Err(_) => break,
             Ok(Some(Ok(Message::Text(t)))) => t,
             Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => {
@@ -351,7 +365,9 @@ fn analyse(
         FanoutTrigger::Broadcast => keys.len() as u64,
         _ => cfg.count as u64,
     };
-    let expected = messages * n as u64;
+    // Every client should get `count` messages, also when waiting for the server's
+    // broadcasts: broadcasts that never came are lost, not absent from the sum.
+    let expected = cfg.count as u64 * n as u64;
     let mut delivered = 0u64;
     let mut duplicates = 0u64;
     let mut reordered = 0u64;

@@ -68,6 +68,8 @@ pub async fn run(cfg: &FramesStep, ctx: &mut StepCtx<'_>) -> Result<(), String> 
             (EchoResult::Ok(_), true) => {
                 passed += 1;
                 largest_ok = largest_ok.max(size);
+                rec.received(1);
+                rec.sample("latency", started.elapsed());
                 rec.note(format!("{label}: echoed although above the stated limit"));
             }
             (other, _) => {
@@ -100,36 +102,42 @@ async fn send_and_wait(
 ) -> EchoResult {
     use futures_util::StreamExt;
     let expected = payload.clone();
-    let send = if parts <= 1 {
-        ws.send(message(opcode, payload)).await
-    } else {
-        let chunk = payload.len().div_ceil(parts as usize).max(1);
-        let first_op = match opcode {
-            Opcode::Text => OpCode::Data(Data::Text),
-            Opcode::Binary => OpCode::Data(Data::Binary),
-        };
-        let chunks: Vec<&[u8]> = payload.chunks(chunk).collect();
-        let last = chunks.len() - 1;
-        let mut r = Ok(());
-        for (i, c) in chunks.iter().enumerate() {
-            let op = if i == 0 {
-                first_op
-            } else {
-                OpCode::Data(Data::Continue)
-            };
-            r = ws
-                .feed(Message::Frame(Frame::message(c.to_vec(), op, i == last)))
-                .await;
-            if r.is_err() {
-                break;
-            }
-        }
-        if r.is_ok() { ws.flush().await } else { r }
-    };
-    if let Err(e) = send {
-        return EchoResult::Error(e.to_string());
-    }
     let deadline = tokio::time::Instant::now() + timeout;
+    // A server that stops reading would block the send forever: bound it too.
+    let send = tokio::time::timeout_at(deadline, async {
+        if parts <= 1 {
+            ws.send(message(opcode, payload)).await
+        } else {
+            let chunk = payload.len().div_ceil(parts as usize).max(1);
+            let first_op = match opcode {
+                Opcode::Text => OpCode::Data(Data::Text),
+                Opcode::Binary => OpCode::Data(Data::Binary),
+            };
+            let chunks: Vec<&[u8]> = payload.chunks(chunk).collect();
+            let last = chunks.len() - 1;
+            let mut r = Ok(());
+            for (i, c) in chunks.iter().enumerate() {
+                let op = if i == 0 {
+                    first_op
+                } else {
+                    OpCode::Data(Data::Continue)
+                };
+                r = ws
+                    .feed(Message::Frame(Frame::message(c.to_vec(), op, i == last)))
+                    .await;
+                if r.is_err() {
+                    break;
+                }
+            }
+            if r.is_ok() { ws.flush().await } else { r }
+        }
+    })
+    .await;
+    match send {
+        Err(_) => return EchoResult::Timeout,
+        Ok(Err(e)) => return EchoResult::Error(e.to_string()),
+        Ok(Ok(())) => {}
+    }
     let start = std::time::Instant::now();
     loop {
         match tokio::time::timeout_at(deadline, ws.next()).await {

@@ -30,6 +30,9 @@ pub struct StepCtx<'a> {
     /// The target's wss endpoint, when it has one (the `tls` step needs it).
     pub wss: Option<&'a Endpoint>,
     pub pool: &'a mut Vec<PooledClient>,
+    /// Why the pool is empty when an earlier step emptied it (a failed `connect`, a
+    /// step that lost its clients), so a later step's error points at the cause.
+    pub pool_emptied_by: Option<&'a str>,
     pub rec: StepRec,
     /// Ids for new pooled clients.
     pub next_client_id: &'a mut u32,
@@ -59,9 +62,14 @@ pub async fn run(step: &Step, ctx: &mut StepCtx<'_>) -> Result<(), String> {
 /// Steps that use the open clients need some.
 fn need_pool(ctx: &StepCtx<'_>, kind: &str) -> Result<(), String> {
     if ctx.pool.is_empty() {
-        Err(format!(
-            "`{kind}` uses the clients opened by a `connect` step, and none are open; put a `connect` step before it"
-        ))
+        Err(match ctx.pool_emptied_by {
+            Some(why) => format!(
+                "`{kind}` uses the clients opened by a `connect` step, and none are open: {why}; see that step's errors"
+            ),
+            None => format!(
+                "`{kind}` uses the clients opened by a `connect` step, and none are open; put a `connect` step before it"
+            ),
+        })
     } else {
         Ok(())
     }
