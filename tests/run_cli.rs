@@ -879,6 +879,32 @@ fn a_server_that_stops_reading_does_not_hang_the_run() {
 }
 
 #[test]
+fn a_step_with_errors_fails_the_run_even_without_thresholds() {
+    let port = wedged_server();
+    let file = write(
+        "wedged-no-thresholds",
+        "name: wedged\nsteps:\n  - connect: { clients: 1 }\n\
+         \x20 - echo: { rate: 50, size: 1000000, duration: 1s, timeout: 500ms }\n",
+    );
+    let reports = scratch("wedged-no-thresholds-run").join("reports");
+    let out = output_within(
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--target",
+            &format!("ws://127.0.0.1:{port}/"),
+            "--report-dir",
+            reports.to_str().unwrap(),
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let rep = report(&reports);
+    assert_eq!(rep["steps"][1]["status"], "failed");
+    assert_eq!(rep["verdict"], "fail");
+}
+
+#[test]
 fn an_echo_plan_too_large_to_track_is_refused() {
     assert_usage_error(
         "name: x\nsteps:\n  - connect: {}\n  - echo: { rate: 1e12, duration: 1s }\n",

@@ -233,6 +233,12 @@ async fn run_steps(
                 interruption = stop.borrow().clone();
                 break;
             }
+            // Errors recorded on the way (a client dropped, a send that never left) fail
+            // the step even without a threshold: a run with errors is never a PASS.
+            Some(Ok(())) if rec.has_errors() => {
+                rec.finish(StepStatus::Failed);
+                progress.finish("failed: errors recorded (see the report)");
+            }
             Some(Ok(())) => {
                 rec.finish(StepStatus::Passed);
                 progress.finish("done");
