@@ -33,9 +33,10 @@ pub const BURST_MAX_COUNT: u32 = 10_000;
 /// Longest pause between two frames of a burst.
 pub const BURST_MAX_INTERVAL_MS: u32 = 60_000;
 
-/// A parsed control command.
+/// A parsed control command. It borrows from the message: `!bcast` text can be as long
+/// as a message, and the device frames it in the message's own buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Command {
+pub enum Command<'a> {
     /// `!stats`
     Stats,
     /// `!time`
@@ -49,8 +50,8 @@ pub enum Command {
         /// Pause between two frames.
         interval_ms: u32,
     },
-    /// `!bcast <text>`
-    Broadcast(String),
+    /// `!bcast <text>`: the text, a suffix of the parsed message.
+    Broadcast(&'a str),
     /// `!close <code>`
     Close(u16),
 }
@@ -106,7 +107,7 @@ pub fn is_valid_close_code(code: u16) -> bool {
 
 /// Parse a command message (`text` starts with `!`). `max_message_len` bounds `!burst`'s
 /// size.
-pub fn parse(text: &str, max_message_len: usize) -> Result<Command, CommandError> {
+pub fn parse(text: &str, max_message_len: usize) -> Result<Command<'_>, CommandError> {
     let body = text.strip_prefix('!').unwrap_or(text);
     let (name, rest) = match body.split_once(' ') {
         Some((name, rest)) => (name, Some(rest)),
@@ -116,7 +117,7 @@ pub fn parse(text: &str, max_message_len: usize) -> Result<Command, CommandError
         "stats" => no_args(rest, "!stats").map(|()| Command::Stats),
         "time" => no_args(rest, "!time").map(|()| Command::Time),
         "bcast" => match rest {
-            Some(text) if !text.is_empty() => Ok(Command::Broadcast(String::from(text))),
+            Some(text) if !text.is_empty() => Ok(Command::Broadcast(text)),
             _ => Err(CommandError::Usage("!bcast <text>")),
         },
         "close" => {
@@ -193,7 +194,7 @@ mod tests {
         );
         assert_eq!(
             parse("!bcast hello there", 16384),
-            Ok(Command::Broadcast("hello there".into()))
+            Ok(Command::Broadcast("hello there"))
         );
         assert_eq!(parse("!close 4000", 16384), Ok(Command::Close(4000)));
     }

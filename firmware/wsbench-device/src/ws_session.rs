@@ -10,6 +10,7 @@ use alloc::vec::Vec;
 
 use edge_ws::{FrameHeader, FrameType};
 use embassy_futures::select::{Either, select};
+use embassy_sync::channel::TrySendError;
 use embedded_io_async::{Read, ReadExactError, Write};
 
 use crate::command::{self, Command};
@@ -143,8 +144,28 @@ impl<P: Platform> Device<P> {
     }
 
     /// Queue a frame for every upgraded live session without waiting; returns
-    /// (queued, dropped because a queue was full).
+    /// (queued, dropped because a queue was full or memory was short).
+    ///
+    /// The copies are made before taking the state lock (on the board the lock masks
+    /// interrupts, and a copy can be as large as a peer's message) and fallibly: a frame
+    /// a session cannot get is counted as dropped, never an abort.
     pub(crate) fn queue_to_all(&self, frame: &Outgoing) -> (u32, u32) {
+        let wanted = self.with_state(|s| {
+            s.table
+                .sessions()
+                .filter(|(_, x)| x.live && x.upgraded)
+                .count()
+        });
+        let mut copies: Vec<Outgoing> = Vec::new();
+        if copies.try_reserve_exact(wanted).is_ok() {
+            while copies.len() < wanted {
+                match frame.try_clone() {
+                    Some(copy) => copies.push(copy),
+                    None => break,
+                }
+            }
+        }
+        let len = frame.bytes.len();
         // One lock for choosing the sessions and queueing, so a slot released and
         // reused meanwhile cannot receive a frame meant for its previous session.
         let (queued, dropped) = self.with_state(|s| {
@@ -156,14 +177,21 @@ impl<P: Platform> Device<P> {
                 if !(session.live && session.upgraded) {
                     continue;
                 }
-                let len = frame.bytes.len();
                 let fits = session.queued_bytes == 0
                     || session.queued_bytes + len <= self.config.max_queued_bytes;
-                if fits && self.links[slot].queue.try_send(frame.clone()).is_ok() {
-                    session.queued_bytes += len;
-                    queued += 1;
-                } else {
+                let Some(copy) = copies.pop().filter(|_| fits) else {
                     dropped += 1;
+                    continue;
+                };
+                match self.links[slot].queue.try_send(copy) {
+                    Ok(()) => {
+                        session.queued_bytes += len;
+                        queued += 1;
+                    }
+                    Err(TrySendError::Full(copy)) => {
+                        copies.push(copy);
+                        dropped += 1;
+                    }
                 }
             }
             (queued, dropped)
@@ -172,6 +200,19 @@ impl<P: Platform> Device<P> {
             self.with_state(|s| s.dropped += dropped);
         }
         (queued, dropped)
+    }
+
+    /// Count a frame no session gets (no memory to build it); returns (0, dropped).
+    fn drop_for_all(&self) -> (u32, u32) {
+        self.with_state(|s| {
+            let n = s
+                .table
+                .sessions()
+                .filter(|(_, x)| x.live && x.upgraded)
+                .count() as u32;
+            s.dropped += n;
+            (0, n)
+        })
     }
 
     pub(crate) fn periodic_broadcast(&self) {
@@ -192,17 +233,18 @@ impl<P: Platform> Device<P> {
         let Some(run) = self.with_state(|s| s.burst.clone()) else {
             return;
         };
-        let mut text = format!(
+        let head = format!(
             "burst id={} seq={} count={} t_us={} ",
             run.id,
             run.next_seq,
             run.count,
             self.platform.now_us()
         );
-        while text.len() < run.size {
-            text.push('.');
-        }
-        let (queued, dropped) = self.queue_to_all(&Outgoing::text(&text));
+        // A peer chose the size: with no memory for the frame, every session misses it.
+        let (queued, dropped) = match Outgoing::try_padded_text(&head, b'.', run.size) {
+            Some(frame) => self.queue_to_all(&frame),
+            None => self.drop_for_all(),
+        };
         let now = self.platform.now_us();
         let finished = self.with_state(|s| {
             let b = s.burst.as_mut()?;
@@ -354,7 +396,10 @@ impl<P: Platform> Device<P> {
         // Read the payload as it arrives and check text on the way, so invalid UTF-8
         // fails fast even inside one frame.
         let start = p.data.len();
-        if p.data.try_reserve_exact(len).is_err() {
+        // The last fragment also reserves room for the header the echo puts in front,
+        // so echoing never holds the message twice.
+        let spare = if fin { FrameHeader::MAX_LEN } else { 0 };
+        if p.data.try_reserve_exact(len + spare).is_err() {
             return Err(violation(1009, format!("no memory for {len} more bytes")));
         }
         p.data.resize(start + len, 0);
@@ -419,9 +464,21 @@ impl<P: Platform> Device<P> {
         let answer = match command::parse(text, self.config.max_message_len) {
             Ok(Command::Stats) => self.stats_json(),
             Ok(Command::Time) => format!("time t_us={}", self.platform.now_us()),
-            Ok(Command::Broadcast(text)) => {
-                self.queue_to_all(&Outgoing::text(&text));
-                return Ok(None);
+            Ok(Command::Broadcast(rest)) => {
+                // The text is the message's tail: frame it in the message's own buffer
+                // (a peer chose its size; no second copy, no infallible allocation).
+                let skip = message.data.len() - rest.len();
+                let mut data = message.data;
+                data.drain(..skip);
+                match Outgoing::try_from_payload(FrameType::Text(false), data) {
+                    Some(frame) => {
+                        self.queue_to_all(&frame);
+                        return Ok(None);
+                    }
+                    None => {
+                        String::from("!error bcast: no memory for the frame; try a shorter text")
+                    }
+                }
             }
             Ok(Command::Close(code)) => {
                 self.end_session(id, EndReason::ServerClose, Some(code));

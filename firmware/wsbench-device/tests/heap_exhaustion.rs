@@ -1,0 +1,174 @@
+//! A heap that runs out while a peer's large message is handled: the board's allocator
+//! aborts (reboots the chip) when an infallible allocation fails, so every buffer whose
+//! size a peer chooses must be allocated fallibly and its failure handled as lost frames
+//! or an error reply. This test binary's allocator refuses large allocations on demand,
+//! on the test's own thread only (the device runs there too: current-thread runtime).
+
+mod support;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use wsbench_device::idf_log::DeviceEvent;
+
+/// Allocations of this size or more count as large (a peer-sized buffer); the test's
+/// clients and pipes stay well below it.
+const LARGE: usize = 8 * 1024;
+/// Size of the hostile messages: large, and within the default `max_message_len`.
+const MESSAGE: usize = 12 * 1024;
+
+thread_local! {
+    /// Large allocations still granted on this thread; `None` = no limit.
+    static LARGE_LEFT: Cell<Option<u32>> = const { Cell::new(None) };
+}
+
+struct Frugal;
+
+// SAFETY: every call is forwarded to the system allocator, or refused with a null
+// pointer, which `GlobalAlloc` allows.
+unsafe impl GlobalAlloc for Frugal {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if layout.size() >= LARGE && !take_large() {
+            return std::ptr::null_mut();
+        }
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Frugal = Frugal;
+
+fn take_large() -> bool {
+    LARGE_LEFT
+        .try_with(|left| match left.get() {
+            None => true,
+            Some(0) => false,
+            Some(n) => {
+                left.set(Some(n - 1));
+                true
+            }
+        })
+        .unwrap_or(true)
+}
+
+/// From now on, grant this thread only `n` more large allocations.
+fn limit_large_allocations(n: u32) {
+    LARGE_LEFT.with(|left| left.set(Some(n)));
+}
+
+fn unlimited() {
+    LARGE_LEFT.with(|left| left.set(None));
+}
+
+/// Clients with small pipes, so neither side's buffers ever make a large allocation.
+async fn small_clients(bench: &Bench, n: usize) -> Vec<DuplexStream> {
+    let mut clients = Vec::new();
+    for _ in 0..n {
+        clients.push(raw_upgraded_with_buffer(bench, 1024).await);
+    }
+    clients
+}
+
+async fn wait_for_stats(bench: &Bench, needle: &str) {
+    let deadline = Instant::now() + STEP;
+    loop {
+        let stats = bench.device.stats_json();
+        if stats.contains(needle) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{needle} never in {stats}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn assert_all_served(clients: &mut [DuplexStream]) {
+    for (i, client) in clients.iter_mut().enumerate() {
+        let text = format!("still served {i}");
+        client
+            .write_all(&client_frame(0x81, text.as_bytes(), true))
+            .await
+            .unwrap();
+        let echo = read_frame(client).await;
+        assert_eq!((echo.opcode, echo.payload), (1, text.into_bytes()));
+    }
+}
+
+#[tokio::test]
+async fn a_broadcast_the_heap_cannot_copy_is_dropped_and_the_device_serves_on() {
+    let bench = Bench::quiet();
+    let mut clients = small_clients(&bench, 3).await;
+    let command = format!("!bcast {}", "x".repeat(MESSAGE));
+    let frame = client_frame(0x81, command.as_bytes(), true);
+    // Room for the buffer the message arrives in, none for a copy of it.
+    limit_large_allocations(1);
+    clients[0].write_all(&frame).await.unwrap();
+    wait_for_stats(&bench, "\"dropped\":3").await;
+    unlimited();
+    assert_all_served(&mut clients).await;
+}
+
+#[tokio::test]
+async fn burst_frames_the_heap_cannot_hold_are_counted_as_dropped() {
+    let bench = Bench::quiet();
+    let mut clients = small_clients(&bench, 3).await;
+    bench.start_background();
+    limit_large_allocations(0);
+    let command = format!("!burst 2 {MESSAGE} 0");
+    clients[0]
+        .write_all(&client_frame(0x81, command.as_bytes(), true))
+        .await
+        .unwrap();
+    let reply = read_frame(&mut clients[0]).await;
+    assert!(
+        reply.payload.starts_with(b"!burst started id=1 count=2"),
+        "{reply:?}"
+    );
+    bench
+        .wait_event("burst_done", |e| {
+            matches!(
+                e,
+                DeviceEvent::BurstDone {
+                    id: 1,
+                    sent: 0,
+                    dropped: 6
+                }
+            )
+        })
+        .await;
+    unlimited();
+    assert_all_served(&mut clients).await;
+}
+
+#[tokio::test]
+async fn an_echo_needs_no_second_buffer_for_its_header() {
+    let bench = Bench::quiet();
+    let mut clients = small_clients(&bench, 1).await;
+    let client = &mut clients[0];
+    let payload: Vec<u8> = (0..MESSAGE).map(|i| (i % 251) as u8).collect();
+    let frame = client_frame(0x82, &payload, true);
+    limit_large_allocations(1);
+    client.write_all(&frame).await.unwrap();
+    // The header comes first: once it is here, the echo frame has been built.
+    let mut head = [0u8; 4];
+    tokio::time::timeout(STEP, client.read_exact(&mut head))
+        .await
+        .expect("echo header in time")
+        .unwrap();
+    unlimited();
+    assert_eq!(head[0], 0x82, "a binary echo, not a close: {head:?}");
+    assert_eq!(head[1], 126);
+    assert_eq!(usize::from(u16::from_be_bytes([head[2], head[3]])), MESSAGE);
+    let mut echoed = vec![0u8; MESSAGE];
+    tokio::time::timeout(STEP, client.read_exact(&mut echoed))
+        .await
+        .expect("echo payload in time")
+        .unwrap();
+    assert!(echoed == payload, "echo differs from the message");
+}
