@@ -3,12 +3,18 @@
 use alloc::string::String;
 use core::net::SocketAddr;
 
+/// Most sessions a device serves at once. Each session's slot (two per session, see
+/// [`crate::session_table`]) preallocates its queue at [`crate::Device::new`], and slot
+/// numbers are 16-bit; a larger `max_open_sockets` is served as this many.
+pub const MAX_OPEN_SOCKETS: u16 = 1024;
+
 /// The device's settings. `Default` gives the values of the ESP-IDF WebSocket examples
 /// (`max_open_sockets` 7, LRU purge on, a broadcast every 5 s, SoftAP `ESP32-WS-Server`
 /// at 192.168.4.1), so an unconfigured device behaves like the reference server.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeviceConfig {
-    /// Sessions served at once (esp_http_server `max_open_sockets`).
+    /// Sessions served at once (esp_http_server `max_open_sockets`), 1 to
+    /// [`MAX_OPEN_SOCKETS`]; values outside are served as the nearest bound.
     pub max_open_sockets: u16,
     /// When full, close the least recently active session to admit a new one
     /// (`lru_purge_enable`); when off, the new connection is refused.

@@ -132,7 +132,7 @@ impl<P: Platform> Device<P> {
         self.log(&DeviceEvent::Ready {
             ws_port: self.config.ws_port,
             wss_port: self.config.wss_port,
-            max_sockets: self.config.max_open_sockets.max(1),
+            max_sockets: self.with_state(|s| s.table.max_live()),
             purge: self.config.lru_purge,
             ssid: self.config.ssid.clone(),
             ip: self.config.ip.clone(),
