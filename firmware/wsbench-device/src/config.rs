@@ -28,6 +28,13 @@ pub struct DeviceConfig {
     /// dropped (a single frame is always accepted into an empty queue). Bounds memory
     /// per session with clients that read slowly.
     pub max_queued_bytes: usize,
+    /// Free heap, in bytes, that buffers whose size a peer chooses (messages being
+    /// reassembled, broadcast copies, `!burst` frames) must leave untouched, so the
+    /// small allocations every session needs (request heads, log lines, control
+    /// replies) always find room. Checked against [`crate::Platform::heap`]; a host
+    /// without allocator figures (the simulated board) has no such check. A message
+    /// that does not fit closes its session with 1009; a broadcast copy is dropped.
+    pub heap_reserve_bytes: usize,
     /// Port of the plain WebSocket listener, as announced in the ready line.
     pub ws_port: u16,
     /// Port of the TLS listener, as announced in the ready line; 0 = not served.
@@ -54,6 +61,7 @@ impl Default for DeviceConfig {
             broadcast_interval_ms: 5000,
             max_message_len: 16 * 1024,
             max_queued_bytes: 16 * 1024,
+            heap_reserve_bytes: 0,
             ws_port: 80,
             wss_port: 443,
             ssid: String::from("ESP32-WS-Server"),

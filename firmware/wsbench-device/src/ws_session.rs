@@ -147,8 +147,9 @@ impl<P: Platform> Device<P> {
     /// (queued, dropped because a queue was full or memory was short).
     ///
     /// The copies are made before taking the state lock (on the board the lock masks
-    /// interrupts, and a copy can be as large as a peer's message) and fallibly: a frame
-    /// a session cannot get is counted as dropped, never an abort.
+    /// interrupts, and a copy can be as large as a peer's message), fallibly and only
+    /// while the heap reserve holds: a frame a session cannot get is counted as dropped,
+    /// never an abort.
     pub(crate) fn queue_to_all(&self, frame: &Outgoing) -> (u32, u32) {
         let wanted = self.with_state(|s| {
             s.table
@@ -158,7 +159,7 @@ impl<P: Platform> Device<P> {
         });
         let mut copies: Vec<Outgoing> = Vec::new();
         if copies.try_reserve_exact(wanted).is_ok() {
-            while copies.len() < wanted {
+            while copies.len() < wanted && self.heap_allows(frame.bytes.len()).is_ok() {
                 match frame.try_clone() {
                     Some(copy) => copies.push(copy),
                     None => break,
@@ -241,7 +242,11 @@ impl<P: Platform> Device<P> {
             self.platform.now_us()
         );
         // A peer chose the size: with no memory for the frame, every session misses it.
-        let (queued, dropped) = match Outgoing::try_padded_text(&head, b'.', run.size) {
+        let frame = self
+            .heap_allows(run.size)
+            .ok()
+            .and_then(|()| Outgoing::try_padded_text(&head, b'.', run.size));
+        let (queued, dropped) = match frame {
             Some(frame) => self.queue_to_all(&frame),
             None => self.drop_for_all(),
         };
@@ -396,11 +401,25 @@ impl<P: Platform> Device<P> {
         // Read the payload as it arrives and check text on the way, so invalid UTF-8
         // fails fast even inside one frame.
         let start = p.data.len();
-        // The last fragment also reserves room for the header the echo puts in front,
-        // so echoing never holds the message twice.
-        let spare = if fin { FrameHeader::MAX_LEN } else { 0 };
-        if p.data.try_reserve_exact(len + spare).is_err() {
-            return Err(violation(1009, format!("no memory for {len} more bytes")));
+        let capacity = message_capacity(
+            p.data.capacity(),
+            start + len,
+            fin,
+            self.config.max_message_len,
+        );
+        if capacity > p.data.capacity() {
+            if let Err(short) = self.heap_allows(capacity) {
+                return Err(violation(
+                    1009,
+                    format!(
+                        "no memory for {len} more bytes (free heap {}, reserve {})",
+                        short.free, short.reserve
+                    ),
+                ));
+            }
+            if p.data.try_reserve_exact(capacity - start).is_err() {
+                return Err(violation(1009, format!("no memory for {len} more bytes")));
+            }
         }
         p.data.resize(start + len, 0);
         let mut filled = 0;
@@ -539,6 +558,21 @@ impl<P: Platform> Device<P> {
             Err(running) => format!("!error burst {running} is still running; wait for it to end"),
         }
     }
+}
+
+/// The buffer a message needs once it holds `needed` bytes. The last fragment adds room
+/// for the header the echo puts in front, so echoing never holds the message twice.
+/// Before that the buffer at least doubles, up to the largest message, so a message
+/// sent in many small fragments costs a few reallocations, not one per fragment (each
+/// copying everything so far: quadratic work a peer could ask for).
+fn message_capacity(current: usize, needed: usize, fin: bool, max_message_len: usize) -> usize {
+    if fin {
+        return current.max(needed + FrameHeader::MAX_LEN);
+    }
+    let ceiling = max_message_len.saturating_add(FrameHeader::MAX_LEN);
+    current
+        .max(needed)
+        .max(current.saturating_mul(2).min(ceiling))
 }
 
 /// The payload of a client CLOSE: its code (none when empty), checked per RFC 6455.

@@ -3,6 +3,8 @@
 //! size a peer chooses must be allocated fallibly and its failure handled as lost frames
 //! or an error reply. This test binary's allocator refuses large allocations on demand,
 //! on the test's own thread only (the device runs there too: current-thread runtime).
+//! And on a board the device keeps a heap reserve for the small allocations it cannot
+//! avoid: a peer's buffers may not eat into it.
 
 mod support;
 
@@ -13,6 +15,7 @@ use std::time::{Duration, Instant};
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use wsbench_device::idf_log::DeviceEvent;
+use wsbench_device::{DeviceConfig, HeapFigures};
 
 /// Allocations of this size or more count as large (a peer-sized buffer); the test's
 /// clients and pipes stay well below it.
@@ -23,6 +26,8 @@ const MESSAGE: usize = 12 * 1024;
 thread_local! {
     /// Large allocations still granted on this thread; `None` = no limit.
     static LARGE_LEFT: Cell<Option<u32>> = const { Cell::new(None) };
+    /// Allocations (and reallocations) made on this thread.
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
 }
 
 struct Frugal;
@@ -31,6 +36,7 @@ struct Frugal;
 // pointer, which `GlobalAlloc` allows.
 unsafe impl GlobalAlloc for Frugal {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
         if layout.size() >= LARGE && !take_large() {
             return std::ptr::null_mut();
         }
@@ -171,4 +177,93 @@ async fn an_echo_needs_no_second_buffer_for_its_header() {
         .expect("echo payload in time")
         .unwrap();
     assert!(echoed == payload, "echo differs from the message");
+}
+
+/// A board whose allocator reports `free` bytes, keeping [`RESERVE`] for small needs.
+fn board_with_free_heap(free: u32) -> Bench {
+    Bench::with_heap(
+        DeviceConfig {
+            broadcast_interval_ms: 0,
+            heap_reserve_bytes: RESERVE,
+            ..DeviceConfig::default()
+        },
+        Some(HeapFigures {
+            free,
+            min_free: free,
+        }),
+    )
+}
+
+const RESERVE: usize = 16 * 1024;
+
+#[tokio::test]
+async fn a_message_that_would_eat_the_heap_reserve_closes_1009_and_small_ones_pass() {
+    // 20 000 free, 16 KiB kept: room for about 3.6 KB of peer-sized buffers.
+    let bench = board_with_free_heap(20_000);
+    let mut clients = small_clients(&bench, 2).await;
+    let big = client_frame(0x82, &vec![9u8; 8 * 1024], true);
+    // The device refuses from the header and stops reading: the rest may not fit.
+    let _ = clients[0].write_all(&big).await;
+    expect_close(&mut clients[0], 1009).await;
+    let error = bench
+        .wait_event("protocol_error", |e| {
+            matches!(e, DeviceEvent::ProtocolError { code: 1009, .. })
+        })
+        .await;
+    assert!(format!("{error:?}").contains("reserve 16384"), "{error:?}");
+    assert_all_served(&mut clients[1..]).await;
+}
+
+#[tokio::test]
+async fn burst_frames_that_would_eat_the_heap_reserve_are_dropped() {
+    let bench = board_with_free_heap(20_000);
+    let mut clients = small_clients(&bench, 2).await;
+    bench.start_background();
+    clients[0]
+        .write_all(&client_frame(0x81, b"!burst 3 4000 0", true))
+        .await
+        .unwrap();
+    let reply = read_frame(&mut clients[0]).await;
+    assert!(reply.payload.starts_with(b"!burst started"), "{reply:?}");
+    bench
+        .wait_event("burst_done", |e| {
+            matches!(
+                e,
+                DeviceEvent::BurstDone {
+                    sent: 0,
+                    dropped: 6,
+                    ..
+                }
+            )
+        })
+        .await;
+    assert_all_served(&mut clients).await;
+}
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
+
+#[tokio::test]
+async fn a_message_in_thousands_of_tiny_fragments_costs_a_few_reallocations() {
+    const FRAGMENTS: usize = 4000;
+    let bench = Bench::quiet();
+    let mut clients = small_clients(&bench, 1).await;
+    let client = &mut clients[0];
+    let mut frames = client_frame(0x02, b"a", true);
+    for _ in 1..FRAGMENTS - 1 {
+        frames.extend_from_slice(&client_frame(0x00, b"a", true));
+    }
+    frames.extend_from_slice(&client_frame(0x80, b"a", true));
+    let before = allocations();
+    client.write_all(&frames).await.unwrap();
+    let echo = read_frame(client).await;
+    let made = allocations() - before;
+    assert_eq!((echo.opcode, echo.payload.len()), (2, FRAGMENTS));
+    // One growth per fragment would be thousands (and quadratic copying); doubling
+    // needs a dozen. The rest is the pipes, the tasks' wakeups and the reply.
+    assert!(
+        made < 400,
+        "{made} allocations for one message of {FRAGMENTS} fragments"
+    );
 }
