@@ -125,7 +125,7 @@ pub fn parse(text: &str, max_message_len: usize) -> Result<Command<'_>, CommandE
             let [code] = args::<1>(rest, USAGE)?;
             match code.parse::<u16>() {
                 Ok(c) if is_valid_close_code(c) => Ok(Command::Close(c)),
-                _ => Err(CommandError::BadCloseCode(String::from(code))),
+                _ => Err(CommandError::BadCloseCode(excerpt(code))),
             }
         }
         "burst" => {
@@ -139,8 +139,26 @@ pub fn parse(text: &str, max_message_len: usize) -> Result<Command<'_>, CommandE
                     as u32,
             })
         }
-        other => Err(CommandError::Unknown(String::from(other))),
+        other => Err(CommandError::Unknown(excerpt(other))),
     }
+}
+
+/// Longest piece of a peer's word quoted back in an error.
+const EXCERPT_LEN: usize = 32;
+
+/// The start of `word` for an error message: a word is as long as a peer's message
+/// allows, and echoing all of it back would copy a peer-sized buffer (twice) for an error.
+fn excerpt(word: &str) -> String {
+    if word.len() <= EXCERPT_LEN {
+        return String::from(word);
+    }
+    let mut end = EXCERPT_LEN;
+    while !word.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut out = String::from(&word[..end]);
+    out.push_str("...");
+    out
 }
 
 fn no_args(rest: Option<&str>, usage: &'static str) -> Result<(), CommandError> {
@@ -226,5 +244,16 @@ mod tests {
             Err(CommandError::BadCloseCode(_))
         ));
         assert!(parse("!close abc", 100).is_err());
+    }
+
+    #[test]
+    fn errors_quote_at_most_the_start_of_a_long_word() {
+        let long = alloc::format!("!{}", "é".repeat(5000));
+        let err = parse(&long, 16384).unwrap_err().to_string();
+        assert!(err.starts_with("unknown command '!éééé"), "{err}");
+        assert!(err.contains("...'"), "{err}");
+        assert!(err.len() < 120, "{err}");
+        let err = parse(&alloc::format!("!close {}", "9".repeat(5000)), 16384).unwrap_err();
+        assert!(err.to_string().len() < 120, "{err}");
     }
 }

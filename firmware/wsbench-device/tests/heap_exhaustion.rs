@@ -121,6 +121,25 @@ async fn a_broadcast_the_heap_cannot_copy_is_dropped_and_the_device_serves_on() 
 }
 
 #[tokio::test]
+async fn a_huge_unknown_command_gets_a_short_error_without_copying_it() {
+    let bench = Bench::quiet();
+    let mut clients = small_clients(&bench, 1).await;
+    let command = format!("!{}", "x".repeat(MESSAGE));
+    let frame = client_frame(0x81, command.as_bytes(), true);
+    // Room for the buffer the message arrives in, none for a copy of it.
+    limit_large_allocations(1);
+    clients[0].write_all(&frame).await.unwrap();
+    let reply = read_frame(&mut clients[0]).await;
+    unlimited();
+    let reply = String::from_utf8(reply.payload).unwrap();
+    assert!(
+        reply.starts_with("!error unknown command '!xxx") && reply.len() < 200,
+        "{reply}"
+    );
+    assert_all_served(&mut clients).await;
+}
+
+#[tokio::test]
 async fn burst_frames_the_heap_cannot_hold_are_counted_as_dropped() {
     let bench = Bench::quiet();
     let mut clients = small_clients(&bench, 3).await;
