@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tokio::sync::broadcast;
 use tokio::task::JoinSet;
-use wsbench_device::{Device, DeviceConfig};
+use wsbench_device::{Device, DeviceConfig, MAX_OPEN_SOCKETS};
 
 use super::console::Console;
 use super::error::SimError;
@@ -43,7 +43,7 @@ impl SimBoard {
         let platform = SimPlatform::new(console.clone());
 
         let config = DeviceConfig {
-            max_open_sockets: u16::try_from(opts.max_sockets).unwrap_or(1024),
+            max_open_sockets: u16::try_from(opts.max_sockets).unwrap_or(MAX_OPEN_SOCKETS),
             lru_purge: opts.lru_purge,
             broadcast_interval_ms: opts.broadcast_interval_ms,
             max_message_len: opts.max_message_len,

@@ -16,10 +16,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
+use wsbench_device::idf_log::Value;
 use wsbench_device::{Admission, Device, Transport};
 
 use super::error::SimError;
-use super::platform::{SimPlatform, quoted};
+use super::platform::SimPlatform;
 
 /// A TLS handshake must finish within this, or the connection is dropped (a client that
 /// opens TCP and says nothing must not hold a task forever).
@@ -122,7 +123,7 @@ pub async fn accept_loop(
                         host.warn(&format!(
                             "accept_error listener={} reason={}",
                             role.transport.as_str(),
-                            quoted(&e.to_string())
+                            Value(&e.to_string())
                         ));
                         accept_failing = true;
                     }
@@ -171,11 +172,11 @@ async fn serve_wss(
     let tls_stream = match handshake {
         Ok(Ok(tls_stream)) => tls_stream,
         Ok(Err(e)) => {
-            let reason = quoted(&e.to_string());
-            return host.warn(&format!("tls_error peer={peer} reason={reason}"));
+            let reason = e.to_string();
+            return host.warn(&format!("tls_error peer={peer} reason={}", Value(&reason)));
         }
         Err(_) => {
-            let reason = quoted("handshake timed out");
+            let reason = Value("handshake timed out");
             return host.warn(&format!("tls_error peer={peer} reason={reason}"));
         }
     };

@@ -1,6 +1,8 @@
 //! What a simulated board is configured with, in-process (`SimOptions`) and on the
 //! command line (`SimArgs`, whose flags are declared here once).
 
+use wsbench_device::MAX_OPEN_SOCKETS;
+
 use super::error::SimError;
 
 /// Settings of one simulated board. `Default` suits in-process use (`wsbench run --sim`):
@@ -43,9 +45,10 @@ impl SimOptions {
     /// Rejects settings the device cannot run with (the CLI's flags already bound them;
     /// in-process callers get the same limits).
     pub fn validate(&self) -> Result<(), SimError> {
-        if !(1..=1024).contains(&self.max_sockets) {
+        if !(1..=usize::from(MAX_OPEN_SOCKETS)).contains(&self.max_sockets) {
             return Err(SimError::InvalidOption(format!(
-                "max_sockets = {} (allowed 1..=1024)",
+                "max_sockets = {} (allowed 1..={MAX_OPEN_SOCKETS}: each session preallocates \
+                 its queue)",
                 self.max_sockets
             )));
         }
@@ -72,8 +75,8 @@ pub struct SimArgs {
     /// Port for wss:// on 127.0.0.1 (0 = any free port; the one chosen is printed).
     #[arg(long, default_value_t = 8443, value_name = "PORT")]
     pub wss_port: u16,
-    /// Sessions open at once (esp_http_server's max_open_sockets).
-    #[arg(long, default_value_t = 7, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    /// Sessions open at once (esp_http_server's max_open_sockets), at most 1024.
+    #[arg(long, default_value_t = 7, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=i64::from(MAX_OPEN_SOCKETS)))]
     pub max_sockets: u16,
     /// Refuse a client over the limit instead of closing the least recently active session.
     #[arg(long)]

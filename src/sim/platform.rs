@@ -36,32 +36,6 @@ impl SimPlatform {
 /// ```
 pub const HOST_TAG: &str = "wsbench-sim";
 
-/// A value for the message grammar of `wsbench_device::idf_log`, always quoted, escaped
-/// as the device escapes its own (`"`, `\\`, control characters), so an error text can
-/// neither break the key=value parse nor split the line.
-pub fn quoted(value: &str) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('"');
-    for c in value.chars() {
-        match c {
-            '"' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 impl SimPlatform {
     /// A W-level console line from the binding (e.g. a failed TLS handshake), in the
     /// device's ESP-IDF format so one parser reads both.
@@ -95,16 +69,14 @@ impl Platform for SimPlatform {
 
 #[cfg(test)]
 mod tests {
-    use wsbench_device::idf_log::{IdfLine, KeyValues};
-
-    use super::quoted;
+    use wsbench_device::idf_log::{IdfLine, KeyValues, Value};
 
     #[test]
-    fn quoted_values_parse_back_with_the_device_grammar() {
+    fn error_texts_parse_back_with_the_device_grammar() {
         let reason = "peer said \"no\" \\ twice\nand again\u{7}";
         let line = format!(
             "W (5) wsbench-sim: tls_error peer=1.2.3.4:5 reason={}",
-            quoted(reason)
+            Value(reason)
         );
         assert!(!line.contains('\n'));
         let parsed = IdfLine::parse(&line).unwrap();

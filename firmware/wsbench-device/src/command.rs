@@ -33,9 +33,10 @@ pub const BURST_MAX_COUNT: u32 = 10_000;
 /// Longest pause between two frames of a burst.
 pub const BURST_MAX_INTERVAL_MS: u32 = 60_000;
 
-/// A parsed control command.
+/// A parsed control command. It borrows from the message: `!bcast` text can be as long
+/// as a message, and the device frames it in the message's own buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Command {
+pub enum Command<'a> {
     /// `!stats`
     Stats,
     /// `!time`
@@ -49,8 +50,8 @@ pub enum Command {
         /// Pause between two frames.
         interval_ms: u32,
     },
-    /// `!bcast <text>`
-    Broadcast(String),
+    /// `!bcast <text>`: the text, a suffix of the parsed message.
+    Broadcast(&'a str),
     /// `!close <code>`
     Close(u16),
 }
@@ -106,7 +107,7 @@ pub fn is_valid_close_code(code: u16) -> bool {
 
 /// Parse a command message (`text` starts with `!`). `max_message_len` bounds `!burst`'s
 /// size.
-pub fn parse(text: &str, max_message_len: usize) -> Result<Command, CommandError> {
+pub fn parse(text: &str, max_message_len: usize) -> Result<Command<'_>, CommandError> {
     let body = text.strip_prefix('!').unwrap_or(text);
     let (name, rest) = match body.split_once(' ') {
         Some((name, rest)) => (name, Some(rest)),
@@ -116,7 +117,7 @@ pub fn parse(text: &str, max_message_len: usize) -> Result<Command, CommandError
         "stats" => no_args(rest, "!stats").map(|()| Command::Stats),
         "time" => no_args(rest, "!time").map(|()| Command::Time),
         "bcast" => match rest {
-            Some(text) if !text.is_empty() => Ok(Command::Broadcast(String::from(text))),
+            Some(text) if !text.is_empty() => Ok(Command::Broadcast(text)),
             _ => Err(CommandError::Usage("!bcast <text>")),
         },
         "close" => {
@@ -124,7 +125,7 @@ pub fn parse(text: &str, max_message_len: usize) -> Result<Command, CommandError
             let [code] = args::<1>(rest, USAGE)?;
             match code.parse::<u16>() {
                 Ok(c) if is_valid_close_code(c) => Ok(Command::Close(c)),
-                _ => Err(CommandError::BadCloseCode(String::from(code))),
+                _ => Err(CommandError::BadCloseCode(excerpt(code))),
             }
         }
         "burst" => {
@@ -138,8 +139,26 @@ pub fn parse(text: &str, max_message_len: usize) -> Result<Command, CommandError
                     as u32,
             })
         }
-        other => Err(CommandError::Unknown(String::from(other))),
+        other => Err(CommandError::Unknown(excerpt(other))),
     }
+}
+
+/// Longest piece of a peer's word quoted back in an error.
+const EXCERPT_LEN: usize = 32;
+
+/// The start of `word` for an error message: a word is as long as a peer's message
+/// allows, and echoing all of it back would copy a peer-sized buffer (twice) for an error.
+fn excerpt(word: &str) -> String {
+    if word.len() <= EXCERPT_LEN {
+        return String::from(word);
+    }
+    let mut end = EXCERPT_LEN;
+    while !word.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut out = String::from(&word[..end]);
+    out.push_str("...");
+    out
 }
 
 fn no_args(rest: Option<&str>, usage: &'static str) -> Result<(), CommandError> {
@@ -193,7 +212,7 @@ mod tests {
         );
         assert_eq!(
             parse("!bcast hello there", 16384),
-            Ok(Command::Broadcast("hello there".into()))
+            Ok(Command::Broadcast("hello there"))
         );
         assert_eq!(parse("!close 4000", 16384), Ok(Command::Close(4000)));
     }
@@ -225,5 +244,16 @@ mod tests {
             Err(CommandError::BadCloseCode(_))
         ));
         assert!(parse("!close abc", 100).is_err());
+    }
+
+    #[test]
+    fn errors_quote_at_most_the_start_of_a_long_word() {
+        let long = alloc::format!("!{}", "é".repeat(5000));
+        let err = parse(&long, 16384).unwrap_err().to_string();
+        assert!(err.starts_with("unknown command '!éééé"), "{err}");
+        assert!(err.contains("...'"), "{err}");
+        assert!(err.len() < 120, "{err}");
+        let err = parse(&alloc::format!("!close {}", "9".repeat(5000)), 16384).unwrap_err();
+        assert!(err.to_string().len() < 120, "{err}");
     }
 }

@@ -55,6 +55,13 @@ pub(crate) struct BurstRun {
     pub dropped: u32,
 }
 
+/// Free heap too short for a peer-sized buffer (see [`Device::heap_allows`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HeapShort {
+    pub free: usize,
+    pub reserve: usize,
+}
+
 /// Counters and shared state, behind one lock.
 pub(crate) struct DeviceState {
     pub table: SessionTable,
@@ -132,7 +139,7 @@ impl<P: Platform> Device<P> {
         self.log(&DeviceEvent::Ready {
             ws_port: self.config.ws_port,
             wss_port: self.config.wss_port,
-            max_sockets: self.config.max_open_sockets.max(1),
+            max_sockets: self.with_state(|s| s.table.max_live()),
             purge: self.config.lru_purge,
             ssid: self.config.ssid.clone(),
             ip: self.config.ip.clone(),
@@ -358,6 +365,24 @@ impl<P: Platform> Device<P> {
         let free = self.update_modelled_min();
         let min_free = self.with_state(|s| s.min_free_modelled);
         (HeapFigures { free, min_free }, HeapSource::Modelled)
+    }
+
+    /// Whether a peer-sized buffer of `bytes` may be allocated now: the allocator's
+    /// free heap must cover it plus `heap_reserve_bytes`. Hosts without allocator
+    /// figures always may (the model describes a board; it does not limit the host).
+    pub(crate) fn heap_allows(&self, bytes: usize) -> Result<(), HeapShort> {
+        let Some(heap) = self.platform.heap() else {
+            return Ok(());
+        };
+        let free = usize::try_from(heap.free).unwrap_or(usize::MAX);
+        if free >= bytes.saturating_add(self.config.heap_reserve_bytes) {
+            Ok(())
+        } else {
+            Err(HeapShort {
+                free,
+                reserve: self.config.heap_reserve_bytes,
+            })
+        }
     }
 
     fn update_modelled_min(&self) -> u32 {

@@ -533,8 +533,11 @@ impl fmt::Display for DeviceEvent {
     }
 }
 
-/// A value written per the grammar: bare when it can be, quoted otherwise.
-struct Value<'a>(&'a str);
+/// A value written per the grammar: bare when it can be, quoted and escaped otherwise,
+/// so no text (an error message, a peer's path) can break the key=value parse or split
+/// the line. Public so hosts that print their own events in this grammar (the simulated
+/// board's binding) write values exactly as the device does.
+pub struct Value<'a>(pub &'a str);
 
 impl fmt::Display for Value<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

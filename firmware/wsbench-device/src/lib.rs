@@ -48,7 +48,7 @@ pub mod session_table;
 mod wire;
 mod ws_session;
 
-pub use config::{DeviceConfig, Peer, Transport};
+pub use config::{DeviceConfig, MAX_OPEN_SOCKETS, Peer, Transport};
 pub use device::{Device, SESSION_QUEUE_FRAMES};
 pub use heap_model::HeapSource;
 pub use http_phase::MAX_REQUEST_HEAD;

@@ -105,7 +105,8 @@ pub(crate) struct SessionTable {
 
 impl SessionTable {
     pub fn new(max_open_sockets: u16) -> Self {
-        let max_live = max_open_sockets.max(1);
+        // Bounded so every slot index fits the 16-bit `SessionId::slot`.
+        let max_live = max_open_sockets.clamp(1, crate::config::MAX_OPEN_SOCKETS);
         let mut slots = Vec::with_capacity(usize::from(max_live) * 2);
         slots.resize(usize::from(max_live) * 2, None);
         SessionTable {

@@ -5,7 +5,10 @@ use alloc::vec::Vec;
 use edge_ws::{FrameHeader, FrameType};
 
 /// One frame ready to be written to a session.
-#[derive(Clone, Debug)]
+///
+/// Deliberately not `Clone`: copies go through [`Outgoing::try_clone`], which cannot
+/// abort on a full heap.
+#[derive(Debug)]
 pub(crate) struct Outgoing {
     /// Header and payload.
     pub bytes: Vec<u8>,
@@ -34,7 +37,8 @@ impl Outgoing {
     }
 
     /// A complete frame around `payload`, reusing its buffer (a received message echoed
-    /// back needs no second copy). `None` when memory for the header is short.
+    /// back needs no second copy). `None` when memory for the header is short; a buffer
+    /// with [`FrameHeader::MAX_LEN`] bytes of spare capacity never needs more.
     pub fn try_from_payload(frame_type: FrameType, mut payload: Vec<u8>) -> Option<Outgoing> {
         let header = FrameHeader {
             frame_type,
@@ -57,6 +61,31 @@ impl Outgoing {
     /// A text frame.
     pub fn text(text: &str) -> Outgoing {
         Outgoing::frame(FrameType::Text(false), text.as_bytes())
+    }
+
+    /// A text frame of exactly `len` bytes: `head`, then `fill` up to `len` (`!burst`).
+    /// `None` when memory is short: a peer picks `len`, so running out must not abort.
+    pub fn try_padded_text(head: &str, fill: u8, len: usize) -> Option<Outgoing> {
+        let mut payload = Vec::new();
+        let len = len.max(head.len());
+        // Room for the header too, so framing it does not reallocate.
+        payload.try_reserve_exact(len + FrameHeader::MAX_LEN).ok()?;
+        payload.extend_from_slice(head.as_bytes());
+        payload.resize(len, fill);
+        Outgoing::try_from_payload(FrameType::Text(false), payload)
+    }
+
+    /// A copy for another session's queue; `None` when memory is short (broadcast
+    /// copies are as large as a peer's message, so a failed copy is a dropped frame,
+    /// never an abort).
+    pub fn try_clone(&self) -> Option<Outgoing> {
+        let mut bytes = Vec::new();
+        bytes.try_reserve_exact(self.bytes.len()).ok()?;
+        bytes.extend_from_slice(&self.bytes);
+        Some(Outgoing {
+            bytes,
+            is_close: self.is_close,
+        })
     }
 
     /// A CLOSE frame with `code` (none: empty payload) and a reason of at most 123 bytes.

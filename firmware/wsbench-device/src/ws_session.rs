@@ -10,6 +10,7 @@ use alloc::vec::Vec;
 
 use edge_ws::{FrameHeader, FrameType};
 use embassy_futures::select::{Either, select};
+use embassy_sync::channel::TrySendError;
 use embedded_io_async::{Read, ReadExactError, Write};
 
 use crate::command::{self, Command};
@@ -143,8 +144,29 @@ impl<P: Platform> Device<P> {
     }
 
     /// Queue a frame for every upgraded live session without waiting; returns
-    /// (queued, dropped because a queue was full).
+    /// (queued, dropped because a queue was full or memory was short).
+    ///
+    /// The copies are made before taking the state lock (on the board the lock masks
+    /// interrupts, and a copy can be as large as a peer's message), fallibly and only
+    /// while the heap reserve holds: a frame a session cannot get is counted as dropped,
+    /// never an abort.
     pub(crate) fn queue_to_all(&self, frame: &Outgoing) -> (u32, u32) {
+        let wanted = self.with_state(|s| {
+            s.table
+                .sessions()
+                .filter(|(_, x)| x.live && x.upgraded)
+                .count()
+        });
+        let mut copies: Vec<Outgoing> = Vec::new();
+        if copies.try_reserve_exact(wanted).is_ok() {
+            while copies.len() < wanted && self.heap_allows(frame.bytes.len()).is_ok() {
+                match frame.try_clone() {
+                    Some(copy) => copies.push(copy),
+                    None => break,
+                }
+            }
+        }
+        let len = frame.bytes.len();
         // One lock for choosing the sessions and queueing, so a slot released and
         // reused meanwhile cannot receive a frame meant for its previous session.
         let (queued, dropped) = self.with_state(|s| {
@@ -156,14 +178,21 @@ impl<P: Platform> Device<P> {
                 if !(session.live && session.upgraded) {
                     continue;
                 }
-                let len = frame.bytes.len();
                 let fits = session.queued_bytes == 0
                     || session.queued_bytes + len <= self.config.max_queued_bytes;
-                if fits && self.links[slot].queue.try_send(frame.clone()).is_ok() {
-                    session.queued_bytes += len;
-                    queued += 1;
-                } else {
+                let Some(copy) = copies.pop().filter(|_| fits) else {
                     dropped += 1;
+                    continue;
+                };
+                match self.links[slot].queue.try_send(copy) {
+                    Ok(()) => {
+                        session.queued_bytes += len;
+                        queued += 1;
+                    }
+                    Err(TrySendError::Full(copy)) => {
+                        copies.push(copy);
+                        dropped += 1;
+                    }
                 }
             }
             (queued, dropped)
@@ -172,6 +201,19 @@ impl<P: Platform> Device<P> {
             self.with_state(|s| s.dropped += dropped);
         }
         (queued, dropped)
+    }
+
+    /// Count a frame no session gets (no memory to build it); returns (0, dropped).
+    fn drop_for_all(&self) -> (u32, u32) {
+        self.with_state(|s| {
+            let n = s
+                .table
+                .sessions()
+                .filter(|(_, x)| x.live && x.upgraded)
+                .count() as u32;
+            s.dropped += n;
+            (0, n)
+        })
     }
 
     pub(crate) fn periodic_broadcast(&self) {
@@ -192,17 +234,22 @@ impl<P: Platform> Device<P> {
         let Some(run) = self.with_state(|s| s.burst.clone()) else {
             return;
         };
-        let mut text = format!(
+        let head = format!(
             "burst id={} seq={} count={} t_us={} ",
             run.id,
             run.next_seq,
             run.count,
             self.platform.now_us()
         );
-        while text.len() < run.size {
-            text.push('.');
-        }
-        let (queued, dropped) = self.queue_to_all(&Outgoing::text(&text));
+        // A peer chose the size: with no memory for the frame, every session misses it.
+        let frame = self
+            .heap_allows(run.size)
+            .ok()
+            .and_then(|()| Outgoing::try_padded_text(&head, b'.', run.size));
+        let (queued, dropped) = match frame {
+            Some(frame) => self.queue_to_all(&frame),
+            None => self.drop_for_all(),
+        };
         let now = self.platform.now_us();
         let finished = self.with_state(|s| {
             let b = s.burst.as_mut()?;
@@ -354,8 +401,25 @@ impl<P: Platform> Device<P> {
         // Read the payload as it arrives and check text on the way, so invalid UTF-8
         // fails fast even inside one frame.
         let start = p.data.len();
-        if p.data.try_reserve_exact(len).is_err() {
-            return Err(violation(1009, format!("no memory for {len} more bytes")));
+        let capacity = message_capacity(
+            p.data.capacity(),
+            start + len,
+            fin,
+            self.config.max_message_len,
+        );
+        if capacity > p.data.capacity() {
+            if let Err(short) = self.heap_allows(capacity) {
+                return Err(violation(
+                    1009,
+                    format!(
+                        "no memory for {len} more bytes (free heap {}, reserve {})",
+                        short.free, short.reserve
+                    ),
+                ));
+            }
+            if p.data.try_reserve_exact(capacity - start).is_err() {
+                return Err(violation(1009, format!("no memory for {len} more bytes")));
+            }
         }
         p.data.resize(start + len, 0);
         let mut filled = 0;
@@ -419,9 +483,21 @@ impl<P: Platform> Device<P> {
         let answer = match command::parse(text, self.config.max_message_len) {
             Ok(Command::Stats) => self.stats_json(),
             Ok(Command::Time) => format!("time t_us={}", self.platform.now_us()),
-            Ok(Command::Broadcast(text)) => {
-                self.queue_to_all(&Outgoing::text(&text));
-                return Ok(None);
+            Ok(Command::Broadcast(rest)) => {
+                // The text is the message's tail: frame it in the message's own buffer
+                // (a peer chose its size; no second copy, no infallible allocation).
+                let skip = message.data.len() - rest.len();
+                let mut data = message.data;
+                data.drain(..skip);
+                match Outgoing::try_from_payload(FrameType::Text(false), data) {
+                    Some(frame) => {
+                        self.queue_to_all(&frame);
+                        return Ok(None);
+                    }
+                    None => {
+                        String::from("!error bcast: no memory for the frame; try a shorter text")
+                    }
+                }
             }
             Ok(Command::Close(code)) => {
                 self.end_session(id, EndReason::ServerClose, Some(code));
@@ -482,6 +558,21 @@ impl<P: Platform> Device<P> {
             Err(running) => format!("!error burst {running} is still running; wait for it to end"),
         }
     }
+}
+
+/// The buffer a message needs once it holds `needed` bytes. The last fragment adds room
+/// for the header the echo puts in front, so echoing never holds the message twice.
+/// Before that the buffer at least doubles, up to the largest message, so a message
+/// sent in many small fragments costs a few reallocations, not one per fragment (each
+/// copying everything so far: quadratic work a peer could ask for).
+fn message_capacity(current: usize, needed: usize, fin: bool, max_message_len: usize) -> usize {
+    if fin {
+        return current.max(needed + FrameHeader::MAX_LEN);
+    }
+    let ceiling = max_message_len.saturating_add(FrameHeader::MAX_LEN);
+    current
+        .max(needed)
+        .max(current.saturating_mul(2).min(ceiling))
 }
 
 /// The payload of a client CLOSE: its code (none when empty), checked per RFC 6455.

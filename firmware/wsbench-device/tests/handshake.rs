@@ -177,3 +177,43 @@ async fn a_request_that_never_completes_loses_its_slot_after_the_timeout() {
         .await;
     assert!(bench.connect().is_some(), "the slot is free again");
 }
+
+#[tokio::test]
+async fn odd_line_endings_and_header_floods_are_answered_and_every_slot_freed() {
+    let bench = Bench::quiet();
+    let many_headers: String = (0..40).map(|i| format!("X-{i}: y\r\n")).collect();
+    let requests: Vec<Vec<u8>> = vec![
+        b"GET /ws HTTP/1.1\n\n\r\n\r\n".to_vec(),
+        b"GET / HTTP/1.1\nHost: x\n\nbody\r\n\r\n".to_vec(),
+        format!(
+            "GET /ws HTTP/1.1\nUpgrade: websocket\nConnection: Upgrade\nSec-WebSocket-Key: {KEY}\nSec-WebSocket-Version: 13\n\n\r\n\r\n"
+        )
+        .into_bytes(),
+        format!("GET /ws HTTP/1.1\r\n{many_headers}\r\n").into_bytes(),
+        b"\r\n\r\n".to_vec(),
+        b"GET /ws HTTP/2.0\r\n\r\n".to_vec(),
+        b"GET /ws HTTP/1.1\r\nUpgrade: \xff\xfe\r\nConnection: \x80\r\n\r\n".to_vec(),
+        b"GET /\x00ws HTTP/1.1\r\n\r\n".to_vec(),
+    ];
+    for request in &requests {
+        let mut stream = bench.connect().unwrap();
+        stream.write_all(request).await.unwrap();
+        // EOF after the request: an upgraded session ends too, so every case closes.
+        stream.shutdown().await.unwrap();
+        let answer = read_to_end(&mut stream).await;
+        assert!(
+            answer.is_empty() || answer.starts_with(b"HTTP/1.1 "),
+            "{request:?} -> {:?}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+    // A panic in a session would have left its slot taken and its close unlogged.
+    let closes = bench
+        .events()
+        .iter()
+        .filter(|e| matches!(e, DeviceEvent::Close { .. }))
+        .count();
+    assert_eq!(closes, requests.len(), "{}", bench.lines().join("\n"));
+    let stats = bench.device.stats_json();
+    assert!(stats.contains("\"clients\":0"), "{stats}");
+}

@@ -12,7 +12,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use wsbench_device::idf_log::DeviceEvent;
-use wsbench_device::{Device, DeviceConfig, HeapSource};
+use wsbench_device::{Device, DeviceConfig, HeapSource, MAX_OPEN_SOCKETS};
 
 type Ws = WebSocketStream<DuplexStream>;
 
@@ -288,6 +288,30 @@ async fn the_ready_line_names_ports_limit_purge_and_access_point() {
             "ws_server: ready ws_port=80 wss_port=443 max_sockets=7 purge=on ssid=ESP32-WS-Server ip=192.168.4.1"
         ),
         "{lines:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_socket_limit_beyond_the_cap_is_served_and_announced_as_the_cap() {
+    // Slot numbers are 16-bit and there are two slots per session: 65535 sessions
+    // would wrap slot numbers and hand one session's frames to another.
+    let bench = Bench::new(DeviceConfig {
+        max_open_sockets: u16::MAX,
+        broadcast_interval_ms: 0,
+        ..DeviceConfig::default()
+    });
+    bench.device.announce_ready();
+    let ready = bench
+        .wait_event("ready", |e| matches!(e, DeviceEvent::Ready { .. }))
+        .await;
+    assert!(
+        matches!(ready, DeviceEvent::Ready { max_sockets, .. } if max_sockets == MAX_OPEN_SOCKETS),
+        "{ready:?}"
+    );
+    let stats = bench.device.stats_json();
+    assert!(
+        stats.contains(&format!("\"max_clients\":{MAX_OPEN_SOCKETS}")),
+        "{stats}"
     );
 }
 

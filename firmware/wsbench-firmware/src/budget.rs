@@ -80,3 +80,9 @@ pub const MAX_QUEUED_BYTES: usize = 8 * 1024;
 /// Bytes queued to one session: the device crate's default, as on the simulated board.
 #[cfg(feature = "esp32c6")]
 pub const MAX_QUEUED_BYTES: usize = 16 * 1024;
+
+/// Free heap that buffers a peer sizes (messages, broadcast copies, bursts) must leave
+/// alone: room for a full table's request heads (7 x 2 KiB), log lines and control
+/// replies, which are allocated without a fallback. A message that would eat into it
+/// closes its session with 1009; a broadcast copy is dropped (counted).
+pub const HEAP_RESERVE_LEN: usize = 16 * 1024;

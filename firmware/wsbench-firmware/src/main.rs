@@ -44,7 +44,8 @@ use wsbench_device::idf_log::Level;
 use wsbench_device::{Device, DeviceConfig};
 
 use crate::budget::{
-    HEAP_MAIN_LEN, HEAP_RECLAIMED_LEN, MAX_MESSAGE_LEN, MAX_QUEUED_BYTES, STACK_SOCKETS,
+    HEAP_MAIN_LEN, HEAP_RECLAIMED_LEN, HEAP_RESERVE_LEN, MAX_MESSAGE_LEN, MAX_QUEUED_BYTES,
+    STACK_SOCKETS,
 };
 use crate::listeners::{BoardDevice, Listening, Shared};
 use crate::platform::Board;
@@ -227,6 +228,7 @@ fn device_config(settings: &DeviceSettings, ip: String) -> DeviceConfig {
         broadcast_interval_ms: settings.broadcast_interval_ms,
         max_message_len: MAX_MESSAGE_LEN,
         max_queued_bytes: MAX_QUEUED_BYTES,
+        heap_reserve_bytes: HEAP_RESERVE_LEN,
         ws_port: settings.ws_port,
         wss_port: if settings.max_tls_sessions > 0 {
             settings.wss_port
