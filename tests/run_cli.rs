@@ -426,9 +426,18 @@ fn insecure_is_recorded_in_the_report() {
 
 #[test]
 fn ctrl_c_writes_an_incomplete_report() {
-    let reports = scratch("ctrl-c").join("reports");
+    interrupted_run_writes_an_incomplete_report("INT", "interrupted by Ctrl-C");
+}
+
+#[test]
+fn sigterm_writes_an_incomplete_report() {
+    interrupted_run_writes_an_incomplete_report("TERM", "terminated (SIGTERM)");
+}
+
+fn interrupted_run_writes_an_incomplete_report(signal: &str, why: &str) {
+    let reports = scratch(&format!("signal-{signal}")).join("reports");
     let file = write(
-        "ctrl-c-scenario",
+        &format!("signal-{signal}-scenario"),
         "name: long\nsteps:\n  - connect: { clients: 2 }\n  - echo: { rate: 20, duration: 20s }\n  - wait: { duration: 1s }\n\
          thresholds: [\"echo.loss == 0\"]\n",
     );
@@ -457,7 +466,7 @@ fn ctrl_c_writes_an_incomplete_report() {
     }
     std::thread::sleep(Duration::from_millis(800));
     let status = Command::new("sh")
-        .args(["-c", &format!("kill -INT {}", child.id())])
+        .args(["-c", &format!("kill -{signal} {}", child.id())])
         .status()
         .unwrap();
     assert!(status.success());
@@ -467,7 +476,7 @@ fn ctrl_c_writes_an_incomplete_report() {
     let rep = report(&reports);
     assert_eq!(rep["complete"], false);
     assert_eq!(rep["verdict"], "incomplete");
-    assert_eq!(rep["interruption"], "interrupted by Ctrl-C");
+    assert_eq!(rep["interruption"], why);
     let echo = &rep["steps"][1];
     assert_eq!(echo["status"], "interrupted");
     assert!(

@@ -132,10 +132,15 @@ async fn run(args: RunArgs, loaded: LoadedScenario) -> CommandResult {
         .map(|b| tokio::spawn(console::follow(b.console_lines(), recorder.clone())));
 
     let (stop_tx, stop_rx) = watch::channel(None::<String>);
+    // Ctrl-C at the bench, SIGTERM from a CI job's timeout: either way the report of
+    // what was measured so far is still written.
     let ctrl_c = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            let _ = stop_tx.send(Some("interrupted by Ctrl-C".into()));
-        }
+        let why = tokio::select! {
+            Ok(()) = tokio::signal::ctrl_c() => "interrupted by Ctrl-C",
+            Some(()) = terminate_signal() => "terminated (SIGTERM)",
+            else => return,
+        };
+        let _ = stop_tx.send(Some(why.into()));
     });
 
     let interruption = run_steps(&loaded, &target, &recorder, mode, stop_rx).await;
@@ -394,4 +399,11 @@ fn print_summary(report: &Report, dir: &Path, mode: Mode) {
         summary::verdict_word(report.verdict),
         dir.display()
     );
+}
+
+/// Resolves on SIGTERM; `None` when that signal cannot be watched.
+async fn terminate_signal() -> Option<()> {
+    let mut term =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok()?;
+    term.recv().await
 }
