@@ -14,6 +14,7 @@
 //! so a load generator that cannot keep up is visible rather than hidden.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -110,16 +111,18 @@ async fn run_client(
     let size = cfg.size as usize;
     let intended = move |seq: u64| start + period.mul_f64(seq as f64);
     // Per message: nanoseconds after `start` from which its latency is measured.
-    let anchors: Vec<AtomicU64> = (0..count).map(|_| AtomicU64::new(0)).collect();
-    let anchors = &anchors;
+    let anchors: Arc<[AtomicU64]> = (0..count).map(|_| AtomicU64::new(0)).collect();
     // Past this the receiver stops waiting; a sender that fell behind the rate stops
     // too, so the step ends in its planned time whatever the rate asked.
     let give_up = intended(count) + cfg.timeout.0;
-    let mut blocked = false;
+    // The sender is a task of its own: a sender catching up on a backlog must never
+    // delay the moment an echo is read (and so inflate its latency).
     let sender = {
-        let blocked = &mut blocked;
         let rec = rec.clone();
-        async move {
+        let anchors = Arc::clone(&anchors);
+        let cfg = cfg.clone();
+        tokio::spawn(async move {
+            let mut blocked = false;
             let mut sent = 0u64;
             // (start, end) of the sends that may still cover a later due time.
             let mut sends: VecDeque<(Instant, Instant)> = VecDeque::new();
@@ -131,7 +134,11 @@ async fn run_client(
                     break;
                 }
                 let due = intended(seq);
-                tokio::time::sleep_until(due.into()).await;
+                // Behind schedule, go straight on: even an elapsed sleep waits for the
+                // timer's next millisecond tick, and a fed message would sit unsent.
+                if Instant::now() < due {
+                    tokio::time::sleep_until(due.into()).await;
+                }
                 let send_start = Instant::now();
                 while sends.front().is_some_and(|&(_, end)| end <= due) {
                     sends.pop_front();
@@ -139,7 +146,7 @@ async fn run_client(
                 // Inside a send at the due time: the server was not taking data.
                 let blocked_by_server = sends.front().is_some_and(|&(begin, _)| begin <= due);
                 let anchor = if blocked_by_server { due } else { send_start };
-                anchors[seq as usize].store(nanos_since(start, anchor), Ordering::Relaxed);
+                anchors[seq as usize].store(nanos_since(start, anchor), Ordering::Release);
                 rec.sample("send_lag", send_start.saturating_duration_since(due));
                 let msg = message(cfg.opcode, echo_payload(id, seq, size));
                 // Behind schedule: queue without flushing, so the backlog leaves in one write.
@@ -166,7 +173,7 @@ async fn run_client(
                             "client {id}: sending was still blocked when the step ended, after {sent} messages \
                              (the server stopped reading)"
                         ));
-                        *blocked = true;
+                        blocked = true;
                         break;
                     }
                 }
@@ -175,7 +182,7 @@ async fn run_client(
                 rec.sent(1);
             }
             // A backlog queued with `feed` still has to leave; never wait past the step.
-            if !*blocked {
+            if !blocked {
                 match tokio::time::timeout_at(give_up.into(), sink.flush()).await {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => rec.error(format!("client {id}: final flush failed: {e}")),
@@ -184,12 +191,12 @@ async fn run_client(
                             "client {id}: sending was still blocked when the step ended \
                              (the server stopped reading)"
                         ));
-                        *blocked = true;
+                        blocked = true;
                     }
                 }
             }
-            (sink, sent)
-        }
+            (sink, sent, blocked)
+        })
     };
     let receiver = async {
         let mut t = ClientTally::default();
@@ -244,7 +251,7 @@ async fn run_client(
             }
             seen[seq as usize] = true;
             let anchor =
-                start + Duration::from_nanos(anchors[seq as usize].load(Ordering::Relaxed));
+                start + Duration::from_nanos(anchors[seq as usize].load(Ordering::Acquire));
             let latency = now.saturating_duration_since(anchor);
             if latency > cfg.late_after.0 {
                 t.late += 1;
@@ -255,7 +262,15 @@ async fn run_client(
         }
         (t, open)
     };
-    let ((sink, sent), (mut tally, open)) = tokio::join!(sender, receiver);
+    let (mut tally, open) = receiver.await;
+    let (sink, sent, blocked) = match sender.await {
+        Ok(done) => done,
+        Err(e) => {
+            rec.error(format!("client {id}: sender task failed: {e}"));
+            rec.disconnected();
+            return (tally, None);
+        }
+    };
     tally.sent = sent;
     let client = match sink.reunite(stream) {
         Ok(ws) if open && !blocked => Some(PooledClient { id, ws }),
