@@ -98,6 +98,21 @@ fn shipped_echo_passes_on_the_simulated_board() {
 }
 
 #[test]
+fn echo_reports_latency_and_send_lag_for_every_message() {
+    let file = write(
+        "echo-send-lag",
+        "name: lag\nsteps:\n  - connect: { clients: 2 }\n  - echo: { rate: 100, duration: 1s }\n\
+         thresholds: [\"echo.send_lag.p99 < 1s\"]\n",
+    );
+    let (out, rep) = run_scenario(&file, &["--sim"], "echo-send-lag-run");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let echo = &rep["steps"][1];
+    assert_eq!(echo["metrics"]["received"]["value"], 200.0);
+    assert_eq!(echo["distributions"]["latency"]["count"], 200);
+    assert_eq!(echo["distributions"]["send_lag"]["count"], 200);
+}
+
+#[test]
 fn shipped_fanout_passes_on_the_simulated_board() {
     assert_shipped_passes("fanout");
 }

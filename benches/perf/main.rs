@@ -471,7 +471,7 @@ fn overhead(
     table.row([
         "  timed from the intended send time (p50/p99)".into(),
         "minimal echo server".into(),
-        "(wsbench's own method)".into(),
+        "(an open-loop tool timing from the intended send)".into(),
         format!("{int50} µs / {int99} µs (timer late {late50} µs / {late99} µs)"),
         "(figure)".into(),
         "-".into(),

@@ -102,7 +102,7 @@ pub fn step_metrics(kind: &str) -> &'static [(&'static str, MetricClass)] {
 pub fn step_distributions(kind: &str) -> &'static [&'static str] {
     match kind {
         "connect" | "tls" => &["connect", "tcp", "tls", "upgrade"],
-        "echo" => &["latency"],
+        "echo" => &["latency", "send_lag"],
         "fanout" => &["spread", "latency"],
         "exhaust" | "churn" => &["connect"],
         "ping" => &["rtt"],
