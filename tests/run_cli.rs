@@ -880,20 +880,8 @@ fn a_server_that_stops_reading_does_not_hang_the_run() {
          \x20 - frames: { sizes: [16777216], fragments: 0, timeout: 500ms }\n\
          thresholds: [\"echo.loss == 0\"]\n",
     );
-    let reports = scratch("wedged-run").join("reports");
-    let out = output_within(
-        &[
-            "run",
-            file.to_str().unwrap(),
-            "--target",
-            &format!("ws://127.0.0.1:{port}/"),
-            "--report-dir",
-            reports.to_str().unwrap(),
-        ],
-        Duration::from_secs(60),
-    );
+    let (out, rep) = run_bounded(&file, port, "wedged-run");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let rep = report(&reports);
     let echo_errors = rep["steps"][1]["errors"].to_string();
     assert!(
         echo_errors.contains("the server stopped reading"),
@@ -910,7 +898,16 @@ fn a_step_with_errors_fails_the_run_even_without_thresholds() {
         "name: wedged\nsteps:\n  - connect: { clients: 1 }\n\
          \x20 - echo: { rate: 50, size: 1000000, duration: 1s, timeout: 500ms }\n",
     );
-    let reports = scratch("wedged-no-thresholds-run").join("reports");
+    let (out, rep) = run_bounded(&file, port, "wedged-no-thresholds-run");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(rep["steps"][1]["status"], "failed");
+    assert_eq!(rep["verdict"], "fail");
+}
+
+/// Runs `file` against ws://127.0.0.1:`port`/ and fails the test if wsbench has not
+/// ended within a minute (a server that misbehaves must never hang the run).
+fn run_bounded(file: &Path, port: u16, name: &str) -> (Output, serde_json::Value) {
+    let reports = scratch(name).join("reports");
     let out = output_within(
         &[
             "run",
@@ -922,10 +919,7 @@ fn a_step_with_errors_fails_the_run_even_without_thresholds() {
         ],
         Duration::from_secs(60),
     );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let rep = report(&reports);
-    assert_eq!(rep["steps"][1]["status"], "failed");
-    assert_eq!(rep["verdict"], "fail");
+    (out, report(&reports))
 }
 
 #[test]
