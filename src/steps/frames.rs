@@ -10,7 +10,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
 use super::StepCtx;
-use super::wire::{EchoResult, close_politely, data, fill, message};
+use super::wire::{EchoMatch, EchoResult, await_echo, close_politely, fill, message};
 use crate::client::Ws;
 use crate::scenario::model::{FramesStep, Opcode};
 
@@ -100,7 +100,6 @@ async fn send_and_wait(
     parts: u32,
     timeout: Duration,
 ) -> EchoResult {
-    use futures_util::StreamExt;
     let expected = payload.clone();
     let deadline = tokio::time::Instant::now() + timeout;
     // A server that stops reading would block the send forever: bound it too.
@@ -139,26 +138,14 @@ async fn send_and_wait(
         Ok(Ok(())) => {}
     }
     let start = std::time::Instant::now();
-    loop {
-        match tokio::time::timeout_at(deadline, ws.next()).await {
-            Err(_) => return EchoResult::Timeout,
-            Ok(None) => return EchoResult::Closed(None),
-            Ok(Some(Err(e))) => return EchoResult::Error(e.to_string()),
-            Ok(Some(Ok(Message::Close(f)))) => {
-                return EchoResult::Closed(f.map(|f| u16::from(f.code)));
-            }
-            Ok(Some(Ok(m))) => {
-                let Some((op, p)) = data(&m) else { continue };
-                if op == opcode && p == expected.as_slice() {
-                    return EchoResult::Ok(start.elapsed());
-                }
-                // Ours but changed; anything else (a periodic broadcast) is skipped.
-                let ours = p.starts_with(b"#frames")
-                    || (p.len() == expected.len() && !p.starts_with(b"Server broadcast"));
-                if ours {
-                    return EchoResult::Mismatch;
-                }
-            }
+    await_echo(ws, deadline, start, |op, p| {
+        if op == opcode && p == expected.as_slice() {
+            return Some(EchoMatch::Same);
         }
-    }
+        // Ours but changed; anything else (a periodic broadcast) is skipped.
+        let ours = p.starts_with(b"#frames")
+            || (p.len() == expected.len() && !p.starts_with(b"Server broadcast"));
+        ours.then_some(EchoMatch::Changed)
+    })
+    .await
 }

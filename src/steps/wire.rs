@@ -91,6 +91,30 @@ pub async fn echo_once(ws: &mut Ws, msg: Message, timeout: Duration) -> EchoResu
     }
     let want = data(&expected).map(|(o, p)| (o, p.to_vec()));
     let deadline = tokio::time::Instant::now() + timeout;
+    await_echo(ws, deadline, start, |op, p| match &want {
+        Some((wop, wp)) if *wop == op && wp.as_slice() == p => Some(EchoMatch::Same),
+        Some((_, wp)) if p.len() == wp.len() && p.first() == wp.first() => Some(EchoMatch::Changed),
+        _ => None,
+    })
+    .await
+}
+
+/// What a received data message is to the echo being awaited.
+pub enum EchoMatch {
+    /// The echo, byte for byte.
+    Same,
+    /// Our message, but changed on the way.
+    Changed,
+}
+
+/// Reads until `classify` recognises the echo (`None`: other traffic, skipped), the
+/// connection ends or `deadline` passes. The round trip is timed from `start`.
+pub async fn await_echo(
+    ws: &mut Ws,
+    deadline: tokio::time::Instant,
+    start: Instant,
+    classify: impl Fn(Opcode, &[u8]) -> Option<EchoMatch>,
+) -> EchoResult {
     loop {
         match tokio::time::timeout_at(deadline, ws.next()).await {
             Err(_) => return EchoResult::Timeout,
@@ -101,14 +125,10 @@ pub async fn echo_once(ws: &mut Ws, msg: Message, timeout: Duration) -> EchoResu
             }
             Ok(Some(Ok(m))) => {
                 let Some((op, p)) = data(&m) else { continue };
-                match &want {
-                    Some((wop, wp)) if *wop == op && wp.as_slice() == p => {
-                        return EchoResult::Ok(start.elapsed());
-                    }
-                    Some((_, wp)) if p.len() == wp.len() && p.first() == wp.first() => {
-                        return EchoResult::Mismatch;
-                    }
-                    _ => continue,
+                match classify(op, p) {
+                    Some(EchoMatch::Same) => return EchoResult::Ok(start.elapsed()),
+                    Some(EchoMatch::Changed) => return EchoResult::Mismatch,
+                    None => continue,
                 }
             }
         }
