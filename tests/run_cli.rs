@@ -66,6 +66,15 @@ fn run_scenario(file: &Path, extra: &[&str], name: &str) -> (Output, serde_json:
     (out, rep)
 }
 
+/// Runs `file` against a loopback server of the test's own at ws://127.0.0.1:`port`/.
+fn run_at_port(file: &Path, port: u16, name: &str) -> (Output, serde_json::Value) {
+    run_scenario(
+        file,
+        &["--target", &format!("ws://127.0.0.1:{port}/")],
+        name,
+    )
+}
+
 fn write(name: &str, yaml: &str) -> PathBuf {
     let path = scratch(name).join("scenario.yaml");
     std::fs::write(&path, yaml).unwrap();
@@ -565,11 +574,7 @@ fn echo_and_known_bugs_run_against_a_foreign_server() {
 fn burst_fanout_against_a_foreign_server_says_it_needs_our_device() {
     let port = foreign_echo_server();
     let file = root().join("scenarios/fanout.yaml");
-    let (out, rep) = run_scenario(
-        &file,
-        &["--target", &format!("ws://127.0.0.1:{port}/")],
-        "foreign-fanout",
-    );
+    let (out, rep) = run_at_port(&file, port, "foreign-fanout");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert_eq!(rep["steps"][1]["status"], "failed");
     assert!(
@@ -601,11 +606,7 @@ fn a_step_after_a_failed_connect_names_the_connect_step() {
         "after-failed-connect",
         "name: afc\nsteps:\n  - connect: { clients: 2, subprotocol: chat }\n  - echo: { rate: 5, duration: 1s }\n",
     );
-    let (out, rep) = run_scenario(
-        &file,
-        &["--target", &format!("ws://127.0.0.1:{port}/")],
-        "after-failed-connect-run",
-    );
+    let (out, rep) = run_at_port(&file, port, "after-failed-connect-run");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let echo_errors = rep["steps"][1]["errors"].to_string();
     assert!(
@@ -622,11 +623,7 @@ fn exhaust_without_a_limit_says_why_the_limit_is_missing() {
         "no-limit",
         "name: nolimit\nsteps:\n  - exhaust: { cap: 3 }\nthresholds: [\"exhaust.limit >= 1\"]\n",
     );
-    let (out, rep) = run_scenario(
-        &file,
-        &["--target", &format!("ws://127.0.0.1:{port}/")],
-        "no-limit-run",
-    );
+    let (out, rep) = run_at_port(&file, port, "no-limit-run");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let message = rep["thresholds"][0]["message"].as_str().unwrap();
     assert!(
@@ -643,11 +640,7 @@ fn target_lost_mid_run_writes_an_incomplete_report() {
         "target-lost",
         "name: lost\nsteps:\n  - connect: { clients: 2 }\n  - echo: { rate: 20, duration: 3s, timeout: 500ms }\n  - wait: { duration: 1s }\n",
     );
-    let (out, rep) = run_scenario(
-        &file,
-        &["--target", &format!("ws://127.0.0.1:{port}/")],
-        "target-lost-run",
-    );
+    let (out, rep) = run_at_port(&file, port, "target-lost-run");
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert_eq!(rep["complete"], false);
     let why = rep["interruption"].as_str().unwrap();
@@ -751,11 +744,7 @@ fn fanout_by_message_runs_against_a_relaying_server() {
             "thresholds: [\"fanout.loss == 0\", \"fanout.duplicates == 0\", \"fanout.delivered == 80\"]\n",
         ),
     );
-    let (out, rep) = run_scenario(
-        &file,
-        &["--target", &format!("ws://127.0.0.1:{port}/")],
-        "relay-run",
-    );
+    let (out, rep) = run_at_port(&file, port, "relay-run");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(rep["steps"][2]["distributions"]["spread"]["count"], 20);
 }
@@ -806,11 +795,7 @@ fn churn_catches_a_server_that_does_not_answer_close() {
         "close-dropper",
         "name: closes\nsteps:\n  - churn: { cycles: 3 }\nthresholds: [\"churn.close_not_echoed == 0\"]\n",
     );
-    let (out, rep) = run_scenario(
-        &file,
-        &["--target", &format!("ws://127.0.0.1:{port}/")],
-        "close-dropper-run",
-    );
+    let (out, rep) = run_at_port(&file, port, "close-dropper-run");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert_eq!(rep["steps"][0]["metrics"]["close_not_echoed"]["value"], 3.0);
     assert!(
@@ -947,11 +932,7 @@ fn frames_echoed_above_the_stated_limit_count_as_received() {
         "above-limit",
         "name: above\nsteps:\n  - frames: { sizes: [20000], fragments: 0, max_message_len: 16384 }\n",
     );
-    let (out, rep) = run_scenario(
-        &file,
-        &["--target", &format!("ws://127.0.0.1:{port}/")],
-        "above-limit-run",
-    );
+    let (out, rep) = run_at_port(&file, port, "above-limit-run");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let frames = &rep["steps"][0];
     assert_eq!(frames["metrics"]["passed"]["value"], 1.0, "{frames}");
