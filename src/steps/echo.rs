@@ -201,10 +201,9 @@ async fn run_client(
     let receiver = async {
         let mut t = ClientTally::default();
         let mut seen = vec![false; count as usize];
-        let deadline = give_up;
         let mut open = true;
         while t.received + t.corrupt < count {
-            let next = tokio::time::timeout_at(deadline.into(), stream.next()).await;
+            let next = tokio::time::timeout_at(give_up.into(), stream.next()).await;
             let msg = match next {
                 Err(_) => break,
                 Ok(None) => {
