@@ -1,13 +1,27 @@
-//! The command line: one place where flags are declared (help text comes from here) and
-//! each subcommand is handed to the module that does the work.
+//! The command line: one place where flags are declared (help text, the man page and
+//! the shell completions all come from here) and each subcommand is handed to the
+//! module that does the work.
 
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 
-use crate::exit::CommandResult;
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::exit::{CommandResult, Outcome};
+use crate::terminal::ColorChoice;
 
 #[derive(Debug, Parser)]
 #[command(name = "wsbench", version, about, long_about = None)]
 pub struct Cli {
+    /// When to colour output: auto (on a terminal, unless NO_COLOR is set), always,
+    /// never.
+    #[arg(
+        long,
+        value_enum,
+        global = true,
+        default_value = "auto",
+        value_name = "WHEN"
+    )]
+    pub color: ColorChoice,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -24,6 +38,19 @@ pub enum Command {
     /// Work with written reports.
     #[command(subcommand)]
     Report(crate::report::ReportCommand),
+    /// Print a shell completion script (e.g. `wsbench completions bash > /etc/bash_completion.d/wsbench`).
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), or write one page per command into a folder.
+    Man {
+        /// Write wsbench.1, wsbench-run.1, … into this folder instead of printing
+        /// wsbench.1.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 pub fn dispatch(cli: Cli) -> CommandResult {
@@ -32,5 +59,12 @@ pub fn dispatch(cli: Cli) -> CommandResult {
         Command::Sim(args) => crate::sim::main(args),
         Command::Scenario(cmd) => crate::scenario::main(cmd),
         Command::Report(cmd) => crate::report::main(cmd),
+        Command::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "wsbench", &mut buf);
+            crate::terminal::out(&String::from_utf8_lossy(&buf));
+            Ok(Outcome::Success)
+        }
+        Command::Man { out_dir } => crate::manpage::main(Cli::command(), out_dir.as_deref()),
     }
 }

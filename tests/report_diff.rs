@@ -80,6 +80,7 @@ fn report(echo_p50_us: u64, limit: f64) -> Report {
             sha256: "0a".repeat(32),
         },
         complete: true,
+        started: true,
         interruption: None,
         verdict: if limit_held {
             Verdict::Pass
