@@ -11,6 +11,7 @@ use std::io::BufReader;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use slip_codec::{SlipDecoder, SlipError};
 use tokio::sync::mpsc::UnboundedSender;
@@ -21,6 +22,12 @@ use super::boot::{self, BootOutcome};
 use super::chip::{Chip, ResetReason};
 use super::rom::{Effect, Faults, Request, RomLoader, op};
 use super::uart::{ROM_BAUD, Uart};
+
+/// How long an armed RTC watchdog takes to reset the chip: esptool and espflash arm it
+/// (a timeout of 2000 slow-clock cycles, about 15 ms) and then lock its registers again,
+/// and that last write is answered before the reset, as on a board. Generous, so a
+/// slow host's last write still arrives in time.
+const WATCHDOG_DELAY: Duration = Duration::from_millis(100);
 
 /// What the board's app task must do.
 #[derive(Debug)]
@@ -104,6 +111,12 @@ impl ChipRunner {
                 Ok(_) => {}
                 // Line noise or a cut frame: the decoder resynchronises on the next END.
                 Err(SlipError::FramingError) | Err(SlipError::OversizedPacket) => continue,
+                Err(SlipError::ReadError(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    // The armed watchdog fired.
+                    decoder = SlipDecoder::new();
+                    self.boot(ResetReason::RtcWatchdog);
+                    continue;
+                }
                 Err(SlipError::EndOfStream) | Err(SlipError::ReadError(_)) => break,
             }
             let received = reader.get_ref().received();
@@ -124,6 +137,9 @@ impl ChipRunner {
                 match effect {
                     Effect::Send(reply) => self.uart.send_packet(&reply),
                     Effect::SetBaud(baud) => self.uart.set_baud(baud),
+                    Effect::Reset(ResetReason::RtcWatchdog) => {
+                        reader.get_mut().wake_at(Some(Instant::now() + WATCHDOG_DELAY));
+                    }
                     Effect::Reset(reason) => self.boot(reason),
                     Effect::RunUserCode => self.boot(ResetReason::SoftwareSystem),
                 }

@@ -159,6 +159,7 @@ impl Uart {
             stop,
             busy_until: Instant::now(),
             received: 0,
+            wake: None,
         }
     }
 }
@@ -209,12 +210,19 @@ pub struct UartReader {
     stop: Arc<AtomicBool>,
     busy_until: Instant,
     received: u64,
+    wake: Option<Instant>,
 }
 
 impl UartReader {
     /// Bytes received from the host so far.
     pub fn received(&self) -> u64 {
         self.received
+    }
+
+    /// From `at` on, a read with nothing to read returns `TimedOut` (once), so the chip
+    /// can act on a timer (a watchdog that fires).
+    pub fn wake_at(&mut self, at: Option<Instant>) {
+        self.wake = at;
     }
 }
 
@@ -228,8 +236,17 @@ impl std::io::Read for UartReader {
             // About 5 ms of wire time per read, so pacing stays smooth at any speed.
             let chunk = (baud as usize / BITS_PER_BYTE as usize / 200).clamp(16, 4096);
             let limit = buf.len().min(chunk);
+            let mut wait = READ_POLL;
+            if let Some(wake) = self.wake {
+                let left = wake.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    self.wake = None;
+                    return Err(std::io::ErrorKind::TimedOut.into());
+                }
+                wait = wait.min(left);
+            }
             let mut fds = [PollFd::new(self.pty.master.as_fd(), PollFlags::POLLIN)];
-            let timeout = PollTimeout::from(READ_POLL.as_millis() as u16);
+            let timeout = PollTimeout::from(wait.as_millis().max(1) as u16);
             match poll(&mut fds, timeout) {
                 Ok(0) | Err(Errno::EINTR) => continue,
                 Ok(_) => {}
