@@ -36,8 +36,13 @@ pub fn step_metrics(kind: &str) -> &'static [(&'static str, MetricClass)] {
     match kind {
         "connect" => &[("clients", Count), ("connected", Count), ("failed", Count)],
         "echo" => &[
+            ("planned", Count),
             ("sent", Count),
+            ("unsent", Count),
+            ("unsent_client", Count),
+            ("unsent_server", Count),
             ("received", Count),
+            ("timed_out", Count),
             ("lost", Count),
             ("corrupt", Count),
             ("late", Count),
