@@ -14,6 +14,7 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod sim;
+pub mod sim_runtime;
 pub mod steps;
 pub mod target;
 pub mod terminal;

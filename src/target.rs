@@ -9,7 +9,8 @@ use thiserror::Error;
 use crate::client::Endpoint;
 use crate::client::tls::{Trust, client_config};
 use crate::report::model::TargetKind;
-use crate::sim::{SimBoard, SimOptions};
+use crate::sim::SimOptions;
+use crate::sim_runtime::SimOnOwnRuntime;
 
 /// USB vendor ids of the bridges ESP32 boards carry: Espressif's own USB-Serial-JTAG,
 /// Silicon Labs CP210x, WCH CH340/CH343.
@@ -58,8 +59,8 @@ pub struct Target {
     pub wss: Option<Endpoint>,
     pub trust: Trust,
     pub selected_because: String,
-    /// Kept alive for the run; its console feeds the recorder.
-    pub sim: Option<SimBoard>,
+    /// Kept alive for the run, on its own runtime; its console feeds the recorder.
+    pub sim: Option<SimOnOwnRuntime>,
 }
 
 impl Target {
@@ -155,7 +156,7 @@ pub async fn resolve(req: TargetRequest) -> Result<Target, TargetError> {
             }
         }
     };
-    let board = SimBoard::start(req.sim_options.clone())
+    let board = SimOnOwnRuntime::start(req.sim_options.clone())
         .await
         .map_err(|e| TargetError::Sim(e.to_string()))?;
     let ws = endpoint(&board.ws_url(), &trust)?;

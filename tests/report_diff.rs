@@ -24,6 +24,7 @@ fn distribution(p50_us: u64) -> Distribution {
             (99.0, p50_us * 2),
             (100.0, p50_us * 5),
         ],
+        hdr_v2_base64: None,
     }
 }
 

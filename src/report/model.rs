@@ -157,6 +157,11 @@ pub struct Distribution {
     /// (percentile, value_us) points for a percentile chart, percentiles from 0 to 100
     /// on a log scale of 1/(1-p) (HdrHistogram's iter_quantiles).
     pub percentile_curve: Vec<(f64, u64)>,
+    /// The whole histogram in HdrHistogram's V2 serialized form, base64: reports from
+    /// several runs or boards can be merged exactly. Absent in reports written before
+    /// it was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hdr_v2_base64: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -39,6 +39,7 @@ pub fn distribution(p50_us: u64, count: u64) -> Distribution {
         p999_us: value_at(99.9),
         max_us: value_at(100.0) * 2,
         percentile_curve: curve_points.iter().map(|&p| (p, value_at(p))).collect(),
+        hdr_v2_base64: None,
     }
 }
 

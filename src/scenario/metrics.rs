@@ -69,8 +69,13 @@ pub fn step_metrics(kind: &str) -> &'static [(&'static str, MetricClass, Directi
             ("failed", Count, Lower),
         ],
         "echo" => &[
+            ("planned", Count, Neutral),
             ("sent", Count, Neutral),
+            ("unsent", Count, Lower),
+            ("unsent_client", Count, Tool),
+            ("unsent_server", Count, Lower),
             ("received", Count, Higher),
+            ("timed_out", Count, Lower),
             ("lost", Count, Lower),
             ("corrupt", Count, Lower),
             ("late", Count, Lower),

@@ -221,9 +221,17 @@ pub struct EchoStep {
     /// An echo later than this counts as late (it still counts in the latency).
     #[serde(default = "d_late")]
     pub late_after: Dur,
-    /// An echo not back this long after its send time is lost.
+    /// An echo not back this long after its send time is lost; a message that could not
+    /// be sent within it is unsent.
     #[serde(default = "d_2s")]
     pub timeout: Dur,
+    /// Whether messages planned but never sent count against `loss` (they do unless
+    /// set to false; `unsent` is reported either way).
+    #[serde(default = "d_true")]
+    pub unsent_is_loss: bool,
+}
+fn d_true() -> bool {
+    true
 }
 fn d_size() -> u32 {
     64

@@ -9,6 +9,7 @@ mod exhaust;
 mod fanout;
 mod frames;
 mod hold;
+mod pacer;
 mod ping;
 mod tls;
 mod wire;
