@@ -21,6 +21,10 @@ pub enum Command {
     /// Check scenario files or print their JSON Schema.
     #[command(subcommand)]
     Scenario(crate::scenario::ScenarioCommand),
+    /// Flash the bundled firmware (or --image) over USB, then wait for its ready line.
+    Flash(Box<crate::flash::FlashArgs>),
+    /// List serial ports with their USB identity and the adapter each looks like.
+    Ports(crate::serial::PortsArgs),
     /// Work with written reports.
     #[command(subcommand)]
     Report(crate::report::ReportCommand),
@@ -32,5 +36,7 @@ pub fn dispatch(cli: Cli) -> CommandResult {
         Command::Sim(args) => crate::sim::main(args),
         Command::Scenario(cmd) => crate::scenario::main(cmd),
         Command::Report(cmd) => crate::report::main(cmd),
+        Command::Flash(args) => crate::flash::main(*args),
+        Command::Ports(args) => crate::serial::main(args),
     }
 }
