@@ -37,8 +37,14 @@ pub struct Link {
     pub port_label: String,
 }
 
-/// Opens the port, probes its modem lines, and connects to the loader.
-pub fn connect(port: &BoardPort, opts: LinkOptions) -> Result<Link, FlashError> {
+/// An opened port whose modem lines were probed, not yet talking to the loader.
+pub struct OpenPort {
+    tty: serialport::TTYPort,
+    pub lines: ResetLines,
+}
+
+/// Opens the port and probes its modem lines.
+pub fn open(port: &BoardPort) -> Result<OpenPort, FlashError> {
     let mut tty = serial::open(port, ROM_BAUD)?;
     // Driving DTR to its idle level is harmless on every adapter; where the ioctl is
     // refused (ENOTTY on a pseudo-terminal) there is nothing to reset with.
@@ -46,6 +52,13 @@ pub fn connect(port: &BoardPort, opts: LinkOptions) -> Result<Link, FlashError> 
         Ok(()) => ResetLines::Present,
         Err(_) => ResetLines::Absent,
     };
+    Ok(OpenPort { tty, lines })
+}
+
+/// Connects to the loader (reset into download mode where the lines allow, SYNC, chip
+/// detection, stub upload, baud change).
+pub fn connect(port: &BoardPort, open: OpenPort, opts: LinkOptions) -> Result<Link, FlashError> {
+    let OpenPort { tty, lines } = open;
     let (before, after) = match lines {
         ResetLines::Present if port.adapter.is_usb_serial_jtag() => (
             ResetBeforeOperation::UsbReset,

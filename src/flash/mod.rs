@@ -150,13 +150,14 @@ fn run(args: FlashArgs) -> Result<Outcome, FlashError> {
         skip: !args.no_skip,
     };
     let started = Instant::now();
-    let mut link = link::connect(&choice.port, opts)?;
-    if link.lines == ResetLines::Absent {
+    let opened = link::open(&choice.port)?;
+    if opened.lines == ResetLines::Absent {
         say(
             "reset:    none: this port has no DTR/RTS lines (a pseudo-terminal or a bare UART); \
              the chip was expected to be in download mode already, and the app is started by loader command",
         );
     }
+    let mut link = link::connect(&choice.port, opened, opts)?;
     let chip = link.flasher.chip();
     let flash_size = link
         .flasher
