@@ -20,7 +20,7 @@ use wsbench_device::idf_log::Value;
 use wsbench_device::{Admission, Device, Transport};
 
 use super::error::SimError;
-use super::platform::SimPlatform;
+use super::platform::{SimPlatform, warn};
 
 /// A TLS handshake must finish within this, or the connection is dropped (a client that
 /// opens TCP and says nothing must not hold a task forever).
@@ -112,7 +112,7 @@ pub async fn accept_loop(
                                 sessions.spawn(serve_wss(device, host, acceptor, permit, role, stream, peer));
                             }
                             // Closed at once by dropping `stream`.
-                            Err(_) => host.warn(&format!("tls_refuse peer={peer} reason=pending_handshakes")),
+                            Err(_) => warn(&host, &format!("tls_refuse peer={peer} reason=pending_handshakes")),
                         },
                     }
                 }
@@ -120,7 +120,7 @@ pub async fn accept_loop(
                     // Out of descriptors (a flood) or a connection reset before accept:
                     // say so once per episode, wait a moment, go on serving.
                     if !accept_failing {
-                        host.warn(&format!(
+                        warn(&host, &format!(
                             "accept_error listener={} reason={}",
                             role.transport.as_str(),
                             Value(&e.to_string())
@@ -173,11 +173,14 @@ async fn serve_wss(
         Ok(Ok(tls_stream)) => tls_stream,
         Ok(Err(e)) => {
             let reason = e.to_string();
-            return host.warn(&format!("tls_error peer={peer} reason={}", Value(&reason)));
+            return warn(
+                &host,
+                &format!("tls_error peer={peer} reason={}", Value(&reason)),
+            );
         }
         Err(_) => {
             let reason = Value("handshake timed out");
-            return host.warn(&format!("tls_error peer={peer} reason={reason}"));
+            return warn(&host, &format!("tls_error peer={peer} reason={reason}"));
         }
     };
     let Admission::Admitted(id) = device.admit(peer, role.transport) else {
