@@ -4,74 +4,123 @@
 //! them names the firmware version, the source revision and each part's SHA-256.
 
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
 /// The build manifest, `firmware/dist/manifest.json`, as committed.
 pub const MANIFEST_JSON: &str = include_str!("../firmware/dist/manifest.json");
 
+macro_rules! bundled_file {
+    ($path:literal) => {
+        (
+            $path,
+            include_bytes!(concat!("../firmware/dist/", $path)) as &[u8],
+        )
+    };
+}
+/// Every file of `firmware/dist/` the manifest names, by its path there. Where each one
+/// goes in flash is the manifest's business, never repeated in code.
+const FILES: &[(&str, &[u8])] = &[
+    bundled_file!("esp32c3/bootloader.bin"),
+    bundled_file!("esp32c3/partition-table.bin"),
+    bundled_file!("esp32c3/app.bin"),
+    bundled_file!("esp32c6/bootloader.bin"),
+    bundled_file!("esp32c6/partition-table.bin"),
+    bundled_file!("esp32c6/app.bin"),
+];
+
 /// One region to write to flash.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct FlashPart {
     /// `bootloader`, `partition-table` or `app`.
-    pub name: &'static str,
-    /// Flash address the part is written at.
+    pub name: String,
+    /// Flash address the part is written at, from the manifest.
     pub offset: u32,
     /// The part's bytes.
     pub bytes: &'static [u8],
 }
 
 /// Everything to flash for one chip.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct BundledImage {
     /// espflash's chip name: `esp32c3`, `esp32c6`.
-    pub chip: &'static str,
+    pub chip: String,
+    /// The flash size the image was built for, as the manifest says it (`4MB`).
+    pub flash_size: String,
     /// In the order they are written.
-    pub parts: [FlashPart; 3],
+    pub parts: Vec<FlashPart>,
 }
 
-/// Flash addresses of the parts: ESP-IDF's standard layout, which the bundled partition
-/// table (`firmware/partitions.csv`) follows.
-pub const BOOTLOADER_OFFSET: u32 = 0x0;
-/// See [`BOOTLOADER_OFFSET`].
-pub const PARTITION_TABLE_OFFSET: u32 = 0x8000;
-/// See [`BOOTLOADER_OFFSET`].
-pub const APP_OFFSET: u32 = 0x10000;
-
-macro_rules! bundled {
-    ($chip:literal) => {
-        BundledImage {
-            chip: $chip,
-            parts: [
-                FlashPart {
-                    name: "bootloader",
-                    offset: BOOTLOADER_OFFSET,
-                    bytes: include_bytes!(concat!("../firmware/dist/", $chip, "/bootloader.bin")),
-                },
-                FlashPart {
-                    name: "partition-table",
-                    offset: PARTITION_TABLE_OFFSET,
-                    bytes: include_bytes!(concat!(
-                        "../firmware/dist/",
-                        $chip,
-                        "/partition-table.bin"
-                    )),
-                },
-                FlashPart {
-                    name: "app",
-                    offset: APP_OFFSET,
-                    bytes: include_bytes!(concat!("../firmware/dist/", $chip, "/app.bin")),
-                },
-            ],
-        }
-    };
+impl BundledImage {
+    /// The part called `name` (`app`, `bootloader`, `partition-table`).
+    pub fn part(&self, name: &str) -> Option<&FlashPart> {
+        self.parts.iter().find(|p| p.name == name)
+    }
 }
 
-/// Every bundled image. Xtensa chips (ESP32, ESP32-S3) have none: their compiler cannot
-/// be installed where the images are built; `wsbench flash --image` still serves them.
-pub const IMAGES: [BundledImage; 2] = [bundled!("esp32c3"), bundled!("esp32c6")];
+/// A manifest that does not describe the bundled files: a defect of the build, said as such.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("the bundled firmware is inconsistent: {0}")]
+#[diagnostic(
+    code(wsbench::bundled_firmware::inconsistent),
+    help("rebuild wsbench from a clean checkout (firmware/check-dist.sh checks firmware/dist/)")
+)]
+pub struct BundleError(String);
+
+/// Every bundled image, laid out as the manifest says, each part checked against the
+/// manifest's size and SHA-256. Xtensa chips (ESP32, ESP32-S3) have none: their compiler
+/// cannot be installed where the images are built; `wsbench flash --image` serves them.
+pub fn images() -> Result<Vec<BundledImage>, BundleError> {
+    let manifest = manifest().map_err(|e| BundleError(format!("manifest.json: {e}")))?;
+    manifest
+        .images
+        .iter()
+        .map(|image| {
+            let parts = image
+                .parts
+                .iter()
+                .map(|part| {
+                    let bytes = FILES
+                        .iter()
+                        .find(|(path, _)| *path == part.file)
+                        .map(|(_, bytes)| *bytes)
+                        .ok_or_else(|| BundleError(format!("{} is not bundled", part.file)))?;
+                    if bytes.len() != part.size {
+                        return Err(BundleError(format!(
+                            "{} has {} bytes, the manifest says {}",
+                            part.file,
+                            bytes.len(),
+                            part.size
+                        )));
+                    }
+                    let digest: String = Sha256::digest(bytes)
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect();
+                    if digest != part.sha256 {
+                        return Err(BundleError(format!(
+                            "{} does not match its SHA-256 in the manifest",
+                            part.file
+                        )));
+                    }
+                    Ok(FlashPart {
+                        name: part.name.clone(),
+                        offset: part.offset,
+                        bytes,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(BundledImage {
+                chip: image.chip.clone(),
+                flash_size: image.flash_size.clone(),
+                parts,
+            })
+        })
+        .collect()
+}
 
 /// The bundled image for `chip` (espflash's name), if there is one.
-pub fn image_for(chip: &str) -> Option<&'static BundledImage> {
-    IMAGES.iter().find(|image| image.chip == chip)
+pub fn image_for(chip: &str) -> Result<Option<BundledImage>, BundleError> {
+    Ok(images()?.into_iter().find(|image| image.chip == chip))
 }
 
 /// The manifest's content.

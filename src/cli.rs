@@ -35,6 +35,10 @@ pub enum Command {
     /// Check scenario files or print their JSON Schema.
     #[command(subcommand)]
     Scenario(crate::scenario::ScenarioCommand),
+    /// Flash the bundled firmware (or --image) over USB, then wait for its ready line.
+    Flash(Box<crate::flash::FlashArgs>),
+    /// List serial ports with their USB identity and the adapter each looks like.
+    Ports(crate::serial::PortsArgs),
     /// Work with written reports.
     #[command(subcommand)]
     Report(crate::report::ReportCommand),
@@ -66,5 +70,7 @@ pub fn dispatch(cli: Cli) -> CommandResult {
             Ok(Outcome::Success)
         }
         Command::Man { out_dir } => crate::manpage::main(Cli::command(), out_dir.as_deref()),
+        Command::Flash(args) => crate::flash::main(*args),
+        Command::Ports(args) => crate::serial::main(args),
     }
 }
