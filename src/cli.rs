@@ -24,6 +24,8 @@ pub enum Command {
     /// Work with written reports.
     #[command(subcommand)]
     Report(crate::report::ReportCommand),
+    /// Watch a board's serial console (or parse a saved log): boots, panics, heap, clients.
+    Monitor(crate::console::monitor::MonitorArgs),
 }
 
 pub fn dispatch(cli: Cli) -> CommandResult {
@@ -32,5 +34,6 @@ pub fn dispatch(cli: Cli) -> CommandResult {
         Command::Sim(args) => crate::sim::main(args),
         Command::Scenario(cmd) => crate::scenario::main(cmd),
         Command::Report(cmd) => crate::report::main(cmd),
+        Command::Monitor(args) => crate::console::monitor::main(args),
     }
 }
