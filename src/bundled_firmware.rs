@@ -164,3 +164,17 @@ pub struct ManifestPart {
 pub fn manifest() -> Result<Manifest, serde_json::Error> {
     serde_json::from_str(MANIFEST_JSON)
 }
+
+/// Function symbols of each bundled image (`firmware/dist/<chip>/app.symbols`, written by
+/// `firmware/build-dist.sh` from the same build), so a panic of the bundled firmware is
+/// decoded with no ELF at hand. Text: `start size mangled-name`, hex.
+pub const SYMBOLS: [(&str, &str); 2] = [
+    (
+        "esp32c3",
+        include_str!("../firmware/dist/esp32c3/app.symbols"),
+    ),
+    (
+        "esp32c6",
+        include_str!("../firmware/dist/esp32c6/app.symbols"),
+    ),
+];

@@ -55,6 +55,8 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out_dir: Option<PathBuf>,
     },
+    /// Watch a board's serial console (or parse a saved log): boots, panics, heap, clients.
+    Monitor(crate::console::monitor::MonitorArgs),
 }
 
 pub fn dispatch(cli: Cli) -> CommandResult {
@@ -72,5 +74,6 @@ pub fn dispatch(cli: Cli) -> CommandResult {
         Command::Man { out_dir } => crate::manpage::main(Cli::command(), out_dir.as_deref()),
         Command::Flash(args) => crate::flash::main(*args),
         Command::Ports(args) => crate::serial::main(args),
+        Command::Monitor(args) => crate::console::monitor::main(args),
     }
 }

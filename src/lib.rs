@@ -7,6 +7,7 @@
 pub mod bundled_firmware;
 pub mod cli;
 pub mod client;
+pub mod console;
 pub mod exit;
 pub mod manpage;
 pub mod flash;
