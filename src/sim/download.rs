@@ -138,7 +138,9 @@ impl ChipRunner {
                     Effect::Send(reply) => self.uart.send_packet(&reply),
                     Effect::SetBaud(baud) => self.uart.set_baud(baud),
                     Effect::Reset(ResetReason::RtcWatchdog) => {
-                        reader.get_mut().wake_at(Some(Instant::now() + WATCHDOG_DELAY));
+                        reader
+                            .get_mut()
+                            .wake_at(Some(Instant::now() + WATCHDOG_DELAY));
                     }
                     Effect::Reset(reason) => self.boot(reason),
                     Effect::RunUserCode => self.boot(ResetReason::SoftwareSystem),
