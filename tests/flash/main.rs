@@ -3,5 +3,6 @@
 
 mod bad_input;
 mod end_to_end;
+mod faults;
 mod run;
 mod sim;

@@ -89,3 +89,10 @@ impl Drop for FlashableSim {
         self.kill();
     }
 }
+
+/// A file in `firmware/dist/`.
+pub fn dist(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("firmware/dist")
+        .join(path)
+}
