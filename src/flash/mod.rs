@@ -263,7 +263,8 @@ fn run(args: FlashArgs) -> Result<Outcome, FlashError> {
             reason: e.to_string(),
         }
     })?;
-    let ready = ready::wait(&mut tty, args.ready_timeout, &label)?;
+    let reopen = || serial::open(&choice.port, serial::ROM_BAUD).ok();
+    let ready = ready::wait(tty, args.ready_timeout, &label, reopen)?;
     say(&format!(
         "ready:    {}{}  (SSID {}, max sockets {}, LRU purge {})",
         ready.ws_url,
