@@ -116,20 +116,20 @@ fn part<'a>(image: &'a BundledImage, name: &str) -> &'a [u8] {
 #[test]
 fn both_chips_are_bundled() {
     let images = bundled_firmware::images().expect("bundle consistent");
-    let chips: Vec<_> = images.iter().map(|i| i.chip.as_str()).collect();
+    let chips: Vec<_> = images.iter().map(|i| i.chip).collect();
     assert_eq!(chips, ["esp32c3", "esp32c6"]);
-    assert!(bundled_firmware::image_for("esp32c6").unwrap().is_some());
-    assert!(bundled_firmware::image_for("esp32s3").unwrap().is_none());
+    assert!(bundled_firmware::image_for("esp32c6").is_some());
+    assert!(bundled_firmware::image_for("esp32s3").is_none());
 }
 
 #[test]
 fn bootloaders_are_valid_images_for_their_chip() {
-    for image in &bundled_firmware::images().expect("bundle consistent") {
+    for image in bundled_firmware::images().expect("bundle consistent") {
         let bytes = part(image, "bootloader");
         let parsed = parse_image(&format!("{} bootloader", image.chip), bytes);
         assert_eq!(
             parsed.chip_id,
-            expected_chip_id(&image.chip),
+            expected_chip_id(image.chip),
             "{}",
             image.chip
         );
@@ -140,12 +140,12 @@ fn bootloaders_are_valid_images_for_their_chip() {
 #[test]
 fn apps_are_valid_images_with_the_firmware_crates_descriptor() {
     let version = firmware_crate_version();
-    for image in &bundled_firmware::images().expect("bundle consistent") {
+    for image in bundled_firmware::images().expect("bundle consistent") {
         let bytes = part(image, "app");
         let parsed = parse_image(&format!("{} app", image.chip), bytes);
         assert_eq!(
             parsed.chip_id,
-            expected_chip_id(&image.chip),
+            expected_chip_id(image.chip),
             "{}",
             image.chip
         );
@@ -175,7 +175,7 @@ fn apps_are_valid_images_with_the_firmware_crates_descriptor() {
 
 #[test]
 fn partition_tables_place_the_settings_record_and_the_app() {
-    for image in &bundled_firmware::images().expect("bundle consistent") {
+    for image in bundled_firmware::images().expect("bundle consistent") {
         let table = part(image, "partition-table");
         let mut entries = Vec::new();
         let mut pos = 0;

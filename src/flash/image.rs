@@ -20,8 +20,9 @@ const ESP_IMAGE_MAGIC: u8 = 0xE9;
 const PARTITION_MAGIC: [u8; 2] = [0xAA, 0x50];
 /// Where a merged image keeps its partition table (ESP-IDF's default).
 const MERGED_PARTITION_TABLE_AT: usize = 0x8000;
-/// The app partition offset of ESP-IDF's default layout, for an app .bin.
-const DEFAULT_APP_OFFSET: u32 = 0x10000;
+/// Where an app .bin goes: the app partition of ESP-IDF's default layout, which the
+/// bundled partition table follows.
+const DEFAULT_APP_OFFSET: u32 = bundled_firmware::APP_OFFSET;
 const ELF_MAGIC: &[u8; 4] = b"\x7fELF";
 const EM_XTENSA: u16 = 94;
 const EM_RISCV: u16 = 243;
@@ -209,17 +210,13 @@ pub fn bundled_regions(chip: Chip) -> Result<Vec<Region>, FlashError> {
             .find(|i| i.chip == name)
             .ok_or_else(|| FlashError::NoBundledImage {
                 chip: name.clone(),
-                bundled: images
-                    .iter()
-                    .map(|i| i.chip.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                bundled: images.iter().map(|i| i.chip).collect::<Vec<_>>().join(", "),
             })?;
     Ok(image
         .parts
         .iter()
         .map(|p| Region {
-            name: p.name.clone(),
+            name: p.name.to_owned(),
             offset: p.offset,
             bytes: Cow::Borrowed(p.bytes),
         })

@@ -160,7 +160,11 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// Turns an espflash error into ours, by phase and kind.
 pub fn classify(e: espflash::Error, port: &str, phase: Phase, lines: ResetLines) -> FlashError {
-    let chain = error_chain(&e);
+    let mut chain = error_chain(&e);
+    if phase != Phase::Connecting {
+        // espflash words every serial failure as a connection error, even mid-write.
+        chain = chain.replace("Error while connecting to device: ", "");
+    }
     let lower = chain.to_lowercase();
     let port = port.to_owned();
     let io_lost = lower.contains("io error")

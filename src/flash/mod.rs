@@ -187,6 +187,7 @@ fn run(args: FlashArgs) -> Result<Outcome, FlashError> {
         });
         say(&format!("settings: {}", settings::describe(s)));
     }
+    regions.sort_by_key(|r| r.offset);
     match flash_size {
         Some(size) => image::check_fits(&regions, u64::from(size.size()), &size.to_string())?,
         None => say("note:     the flash size was not detected: image size not checked against it"),
@@ -226,18 +227,26 @@ fn run(args: FlashArgs) -> Result<Outcome, FlashError> {
     }
     let totals = progress.totals.clone();
     let elapsed = started.elapsed();
+    let started_how = if link.lines == ResetLines::Absent {
+        "app started by loader command"
+    } else {
+        "board reset into the app"
+    };
+    let written = match totals.written {
+        0 => format!(
+            "nothing written: all {} region(s) already on the board (MD5 equal)",
+            totals.skipped
+        ),
+        n => format!(
+            "{n} region(s) written ({} bytes, {} while writing), {} unchanged and skipped",
+            totals.bytes_written,
+            progress::rate(totals.bytes_written, totals.writing_time),
+            totals.skipped
+        ),
+    };
     say(&format!(
-        "flashed:  {} region(s) written, {} unchanged and skipped; {} bytes in {:.2} s ({} while writing); {}",
-        totals.written,
-        totals.skipped,
-        totals.bytes_written,
-        elapsed.as_secs_f64(),
-        progress::rate(totals.bytes_written, totals.writing_time),
-        if link.lines == ResetLines::Absent {
-            "app started by loader command"
-        } else {
-            "board reset into the app"
-        }
+        "flashed:  {written}; {:.2} s in all; {started_how}",
+        elapsed.as_secs_f64()
     ));
 
     // 6. The ready line (only the bundled firmware announces one).
@@ -254,7 +263,8 @@ fn run(args: FlashArgs) -> Result<Outcome, FlashError> {
             reason: e.to_string(),
         }
     })?;
-    let ready = ready::wait(&mut tty, args.ready_timeout, &label)?;
+    let reopen = || serial::open(&choice.port, serial::ROM_BAUD).ok();
+    let ready = ready::wait(tty, args.ready_timeout, &label, reopen)?;
     say(&format!(
         "ready:    {}{}  (SSID {}, max sockets {}, LRU purge {})",
         ready.ws_url,

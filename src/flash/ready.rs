@@ -54,8 +54,15 @@ impl ReadyLine {
     }
 }
 
-/// Reads the console until the ready line or `timeout`.
-pub fn wait(tty: &mut TTYPort, timeout: Duration, port: &str) -> Result<ReadyLine, FlashError> {
+/// Reads the console until the ready line or `timeout`. A USB-Serial-JTAG board drops off
+/// the bus when it resets: when the port fails, `reopen` is tried until the deadline and
+/// reading goes on from the port that came back.
+pub fn wait(
+    mut tty: TTYPort,
+    timeout: Duration,
+    port: &str,
+    reopen: impl Fn() -> Option<TTYPort>,
+) -> Result<ReadyLine, FlashError> {
     let lost = |reason: String| FlashError::PortLost {
         port: port.to_owned(),
         during: "waiting for the firmware's ready line",
@@ -73,7 +80,24 @@ pub fn wait(tty: &mut TTYPort, timeout: Duration, port: &str) -> Result<ReadyLin
             Ok(n) => pending.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(lost(e.to_string())),
+            Err(e) => {
+                let back = std::iter::from_fn(|| {
+                    (Instant::now() < deadline).then(|| {
+                        std::thread::sleep(Duration::from_millis(200));
+                        reopen()
+                    })
+                })
+                .flatten()
+                .next();
+                match back {
+                    Some(again) => {
+                        tty = again;
+                        tty.set_timeout(Duration::from_millis(200))
+                            .map_err(|e| lost(e.to_string()))?;
+                    }
+                    None => return Err(lost(format!("{e}, and the port did not come back"))),
+                }
+            }
         }
         while let Some(end) = pending.iter().position(|&b| b == b'\n') {
             let raw: Vec<u8> = pending.drain(..=end).collect();
@@ -129,24 +153,24 @@ mod tests {
 
     #[test]
     fn the_ready_line_is_found_among_boot_noise_on_a_pseudo_terminal() {
-        let (mut master, mut slave) = TTYPort::pair().unwrap();
+        let (mut master, slave) = TTYPort::pair().unwrap();
         master
             .write_all(
                 b"\xff\x00garbage\r\nESP-ROM:esp32c3-api1-20210207\r\nrst:0x1 (POWERON),boot:0xc (SPI_FAST_FLASH_BOOT)\r\n\
                   I (812) ws_server: ready ws_port=8080 wss_port=8443 max_sockets=3 purge=on ssid=ESP32-WS-Server ip=127.0.0.1\r\n",
             )
             .unwrap();
-        let ready = wait(&mut slave, Duration::from_secs(20), "pty").unwrap();
+        let ready = wait(slave, Duration::from_secs(20), "pty", || None).unwrap();
         assert_eq!(ready.wss_url.as_deref(), Some("wss://127.0.0.1:8443/ws"));
     }
 
     #[test]
     fn silence_ends_with_what_the_console_said() {
-        let (mut master, mut slave) = TTYPort::pair().unwrap();
+        let (mut master, slave) = TTYPort::pair().unwrap();
         master
             .write_all(b"E (10) boot: no app partition\r\n")
             .unwrap();
-        let err = wait(&mut slave, Duration::from_millis(600), "pty").unwrap_err();
+        let err = wait(slave, Duration::from_millis(600), "pty", || None).unwrap_err();
         let FlashError::NoReadyLine { last_lines, .. } = &err else {
             panic!("{err:?}")
         };

@@ -23,6 +23,8 @@ struct PortJson<'a> {
     #[serde(flatten)]
     port: &'a BoardPort,
     adapter_name: &'static str,
+    /// `vid:pid` in lower-case hex, as lsusb prints it; null for non-USB ports.
+    vid_pid: Option<String>,
     /// Whether `wsbench flash` would pick it without `--port`.
     likely_esp: bool,
 }
@@ -36,6 +38,7 @@ pub fn main(args: PortsArgs) -> CommandResult {
                 .map(|port| PortJson {
                     port,
                     adapter_name: port.adapter.label(),
+                    vid_pid: port.vid_pid(),
                     likely_esp: port.adapter.is_likely_esp(),
                 })
                 .collect(),

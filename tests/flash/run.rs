@@ -1,7 +1,9 @@
 //! Running `wsbench flash` / `wsbench ports` as a user does, bounded in time.
 
 use std::io::Read as _;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// What a finished command printed and how it exited.
@@ -42,10 +44,24 @@ impl Ran {
     }
 }
 
+/// The binary under test, copied once per test process: the build directory may be
+/// shared with other checkouts whose builds replace `target/debug/wsbench` while a long
+/// test runs.
+pub fn binary() -> &'static Path {
+    static COPY: OnceLock<PathBuf> = OnceLock::new();
+    COPY.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("wsbench-flash-tests-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let copy = dir.join("wsbench");
+        std::fs::copy(env!("CARGO_BIN_EXE_wsbench"), &copy).expect("copy the binary");
+        copy
+    })
+}
+
 /// Runs `wsbench ARGS` with WSBENCH_PORT and CI cleared (a test's own environment must not
 /// choose the port), killing it after `limit`.
 pub fn wsbench(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Ran {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_wsbench"));
+    let mut command = Command::new(binary());
     command
         .args(args)
         .env_remove("WSBENCH_PORT")
