@@ -212,3 +212,105 @@ fn the_connection_gauge_stays_at_zero_across_an_idle_start() {
     assert_eq!(gauge[..2], [0, 0], "{gauge:?}");
     assert!(gauge[4..].contains(&3), "{gauge:?}");
 }
+
+/// An echo server holding at most 3 sockets. With `purge`, a 4th client closes the
+/// least recently opened one (code 1008, like the device's LRU purge); without, the 4th
+/// is answered with HTTP 503.
+fn three_socket_server(purge: bool) -> u16 {
+    use std::sync::{Arc, Mutex};
+    use tokio::io::AsyncWriteExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    type Held = Arc<Mutex<Vec<(u64, tokio::sync::mpsc::UnboundedSender<()>)>>>;
+    let held: Held = Arc::default();
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    server(move |mut stream| {
+        let held = held.clone();
+        let id = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // The slot is taken at accept, before any await, so concurrent clients count.
+        let (tx, mut purged) = tokio::sync::mpsc::unbounded_channel();
+        let admitted = {
+            let mut h = held.lock().unwrap();
+            if h.len() >= 3 && !purge {
+                false
+            } else {
+                if h.len() >= 3 {
+                    let (_, oldest) = h.remove(0);
+                    let _ = oldest.send(());
+                }
+                h.push((id, tx));
+                true
+            }
+        };
+        async move {
+            if !admitted {
+                let mut buf = [0u8; 2048];
+                let _ = stream.read(&mut buf).await;
+                let _ = stream
+                    .write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+                    .await;
+                return;
+            }
+            let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
+                held.lock().unwrap().retain(|(i, _)| *i != id);
+                return;
+            };
+            let (mut sink, mut stream) = ws.split();
+            loop {
+                tokio::select! {
+                    _ = purged.recv() => {
+                        let _ = sink.send(Message::Close(Some(CloseFrame {
+                            code: CloseCode::Policy,
+                            reason: "purged".into(),
+                        }))).await;
+                        break;
+                    }
+                    m = stream.next() => match m {
+                        Some(Ok(m)) if m.is_text() || m.is_binary() => {
+                            if sink.send(m).await.is_err() { break; }
+                        }
+                        Some(Ok(_)) => {}
+                        _ => break,
+                    },
+                }
+            }
+            held.lock().unwrap().retain(|(i, _)| *i != id);
+        }
+    })
+}
+
+fn assert_socket_cap_fails_thresholds(purge: bool, name: &str) -> serde_json::Value {
+    let port = three_socket_server(purge);
+    let (out, rep) = run(
+        name,
+        "name: cap\nsteps:\n  - connect: { clients: 6 }\n\
+         \x20 - echo: { rate: 20, duration: 1s }\n\
+         thresholds: [\"connect.connected == 6\", \"echo.loss == 0\"]\n",
+        &["--target", &target(port)],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(rep["complete"], true, "{}", rep["interruption"]);
+    assert_eq!(rep["verdict"], "fail");
+    assert_eq!(metric(&rep, 0, "connected"), 3.0);
+    rep
+}
+
+#[test]
+fn a_purging_three_socket_server_fails_thresholds_and_counts_closed_early() {
+    let rep = assert_socket_cap_fails_thresholds(true, "purge");
+    assert_eq!(metric(&rep, 0, "closed_early"), 3.0);
+    assert_eq!(rep["steps"][0]["failures"]["closed early (code 1008)"], 3);
+}
+
+#[test]
+fn a_server_answering_503_at_its_cap_fails_thresholds_instead_of_ending_the_run() {
+    let rep = assert_socket_cap_fails_thresholds(false, "http503");
+    assert_eq!(metric(&rep, 0, "failed"), 3.0);
+    assert_eq!(rep["steps"][0]["failures"]["http 503"], 3);
+    assert!(
+        rep["steps"][0]["notes"]
+            .to_string()
+            .contains("at its socket limit, not lost")
+    );
+}

@@ -266,10 +266,14 @@ async fn run_steps(
                 Ok((mut ws, _)) => {
                     let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
                 }
-                Err(e) => {
+                Err(e) if !steps::pool_answers(&mut pool).await => {
                     interruption = Some(format!("target lost after step `{name}`: {e}"));
                     break;
                 }
+                Err(e) => rec.note(format!(
+                    "a new connection after this step failed ({e}) while the open clients still answer: \
+                     the target is at its socket limit, not lost"
+                )),
             }
         }
     }
@@ -359,6 +363,7 @@ fn build_report(
             failures: Default::default(),
             notes: vec!["not started: the run was interrupted".into()],
             errors: Vec::new(),
+            rungs: Vec::new(),
         });
     }
     if let Some(why) = &report.interruption {

@@ -34,7 +34,12 @@ use MetricClass::*;
 /// Scalar metrics of a step kind.
 pub fn step_metrics(kind: &str) -> &'static [(&'static str, MetricClass)] {
     match kind {
-        "connect" => &[("clients", Count), ("connected", Count), ("failed", Count)],
+        "connect" => &[
+            ("clients", Count),
+            ("connected", Count),
+            ("closed_early", Count),
+            ("failed", Count),
+        ],
         "echo" => &[
             ("planned", Count),
             ("sent", Count),
@@ -48,6 +53,12 @@ pub fn step_metrics(kind: &str) -> &'static [(&'static str, MetricClass)] {
             ("late", Count),
             ("loss", Ratio),
             ("throughput", Rate),
+        ],
+        "capacity" => &[
+            ("sustained", Rate),
+            ("knee", Rate),
+            ("rungs", Count),
+            ("clients", Count),
         ],
         "fanout" => &[
             ("messages", Count),
@@ -107,7 +118,7 @@ pub fn step_metrics(kind: &str) -> &'static [(&'static str, MetricClass)] {
 pub fn step_distributions(kind: &str) -> &'static [&'static str] {
     match kind {
         "connect" | "tls" => &["connect", "tcp", "tls", "upgrade"],
-        "echo" => &["latency", "send_lag"],
+        "echo" | "capacity" => &["latency", "send_lag"],
         "fanout" => &["spread", "latency"],
         "exhaust" | "churn" => &["connect"],
         "ping" => &["rtt"],
