@@ -492,7 +492,7 @@ impl ClientJob {
             self.rec.sample("latency", latency);
             if self.keep_latency {
                 let us = (latency.as_micros() as u64).max(1);
-                let _ = t.latency.get_or_insert_with(new_hist).saturating_record(us);
+                t.latency.get_or_insert_with(new_hist).saturating_record(us);
             }
             if now > self.plan.due(self.index, seq) + timeout {
                 t.timed_out += 1;
