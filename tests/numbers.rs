@@ -314,3 +314,88 @@ fn a_server_answering_503_at_its_cap_fails_thresholds_instead_of_ending_the_run(
             .contains("at its socket limit, not lost")
     );
 }
+
+/// An echo server that answers at most `rate` messages per second over all its
+/// connections (each echo waits for the next free slot), like a board at its limit.
+fn throttled_echo_server(rate: f64) -> u16 {
+    use std::sync::{Arc, Mutex};
+    let next: Arc<Mutex<tokio::time::Instant>> = Arc::new(Mutex::new(tokio::time::Instant::now()));
+    let gap = Duration::from_secs_f64(1.0 / rate);
+    server(move |stream| {
+        let next = next.clone();
+        async move {
+            let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                return;
+            };
+            while let Some(Ok(m)) = ws.next().await {
+                if !(m.is_text() || m.is_binary()) {
+                    continue;
+                }
+                let at = {
+                    let mut n = next.lock().unwrap();
+                    let at = (*n).max(tokio::time::Instant::now());
+                    *n = at + gap;
+                    at
+                };
+                tokio::time::sleep_until(at).await;
+                if ws.send(m).await.is_err() {
+                    return;
+                }
+            }
+        }
+    })
+}
+
+#[test]
+fn capacity_finds_a_throttled_servers_rate_within_15_percent() {
+    let port = throttled_echo_server(400.0);
+    let (out, rep) = run(
+        "capacity-throttled",
+        "name: cap\nsteps:\n  - capacity: { clients: 2, from: 100, to: 3200, \
+         until: [\"latency.p99 > 50ms\", \"loss > 0\"], rung: 2s, timeout: 1s }\n\
+         thresholds: [\"capacity.sustained > 0\"]\n",
+        &["--target", &target(port)],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let sustained = metric(&rep, 0, "sustained");
+    assert!(
+        (340.0..=460.0).contains(&sustained),
+        "sustained {sustained} msg/s for a server limited to 400: {}",
+        rep["steps"][0]["rungs"]
+    );
+    let knee = metric(&rep, 0, "knee");
+    assert!(knee > sustained && knee <= 800.0, "knee {knee}");
+    let rungs = rep["steps"][0]["rungs"].as_array().unwrap();
+    assert_eq!(rungs.len() as f64, metric(&rep, 0, "rungs"));
+    assert!(
+        rungs
+            .iter()
+            .any(|r| !r["broke"].as_array().unwrap().is_empty())
+    );
+}
+
+#[test]
+fn capacity_runs_against_the_simulated_board_and_charts_its_rungs() {
+    let (out, rep) = run(
+        "capacity-sim",
+        "name: cap\nsteps:\n  - capacity: { clients: 3, from: 100, to: 400, \
+         until: [\"latency.p99 > 1s\"], rung: 1s, bisections: 1 }\n\
+         thresholds: [\"capacity.sustained >= 100\"]\n",
+        &["--sim"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let rungs = rep["steps"][0]["rungs"].as_array().unwrap();
+    assert_eq!(rungs[0]["rate"], 100.0);
+    assert!(rungs.iter().all(|r| r["planned"].as_u64().unwrap() > 0));
+    assert_eq!(metric(&rep, 0, "sustained"), 400.0);
+    let html = std::fs::read_dir(std::env::temp_dir().join(format!(
+        "wsbench-numbers-capacity-sim-{}/reports",
+        std::process::id()
+    )))
+    .unwrap()
+    .flatten()
+    .map(|d| std::fs::read_to_string(d.path().join("report.html")).unwrap())
+    .next()
+    .unwrap();
+    assert!(html.contains("echo latency by offered rate"));
+}
