@@ -212,3 +212,190 @@ fn the_connection_gauge_stays_at_zero_across_an_idle_start() {
     assert_eq!(gauge[..2], [0, 0], "{gauge:?}");
     assert!(gauge[4..].contains(&3), "{gauge:?}");
 }
+
+/// An echo server holding at most 3 sockets. With `purge`, a 4th client closes the
+/// least recently opened one (code 1008, like the device's LRU purge); without, the 4th
+/// is answered with HTTP 503.
+fn three_socket_server(purge: bool) -> u16 {
+    use std::sync::{Arc, Mutex};
+    use tokio::io::AsyncWriteExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    type Held = Arc<Mutex<Vec<(u64, tokio::sync::mpsc::UnboundedSender<()>)>>>;
+    let held: Held = Arc::default();
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    server(move |mut stream| {
+        let held = held.clone();
+        let id = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // The slot is taken at accept, before any await, so concurrent clients count.
+        let (tx, mut purged) = tokio::sync::mpsc::unbounded_channel();
+        let admitted = {
+            let mut h = held.lock().unwrap();
+            if h.len() >= 3 && !purge {
+                false
+            } else {
+                if h.len() >= 3 {
+                    let (_, oldest) = h.remove(0);
+                    let _ = oldest.send(());
+                }
+                h.push((id, tx));
+                true
+            }
+        };
+        async move {
+            if !admitted {
+                let mut buf = [0u8; 2048];
+                let _ = stream.read(&mut buf).await;
+                let _ = stream
+                    .write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+                    .await;
+                return;
+            }
+            let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
+                held.lock().unwrap().retain(|(i, _)| *i != id);
+                return;
+            };
+            let (mut sink, mut stream) = ws.split();
+            loop {
+                tokio::select! {
+                    _ = purged.recv() => {
+                        let _ = sink.send(Message::Close(Some(CloseFrame {
+                            code: CloseCode::Policy,
+                            reason: "purged".into(),
+                        }))).await;
+                        break;
+                    }
+                    m = stream.next() => match m {
+                        Some(Ok(m)) if m.is_text() || m.is_binary() => {
+                            if sink.send(m).await.is_err() { break; }
+                        }
+                        Some(Ok(_)) => {}
+                        _ => break,
+                    },
+                }
+            }
+            held.lock().unwrap().retain(|(i, _)| *i != id);
+        }
+    })
+}
+
+fn assert_socket_cap_fails_thresholds(purge: bool, name: &str) -> serde_json::Value {
+    let port = three_socket_server(purge);
+    let (out, rep) = run(
+        name,
+        "name: cap\nsteps:\n  - connect: { clients: 6 }\n\
+         \x20 - echo: { rate: 20, duration: 1s }\n\
+         thresholds: [\"connect.connected == 6\", \"echo.loss == 0\"]\n",
+        &["--target", &target(port)],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(rep["complete"], true, "{}", rep["interruption"]);
+    assert_eq!(rep["verdict"], "fail");
+    assert_eq!(metric(&rep, 0, "connected"), 3.0);
+    rep
+}
+
+#[test]
+fn a_purging_three_socket_server_fails_thresholds_and_counts_closed_early() {
+    let rep = assert_socket_cap_fails_thresholds(true, "purge");
+    assert_eq!(metric(&rep, 0, "closed_early"), 3.0);
+    assert_eq!(rep["steps"][0]["failures"]["closed early (code 1008)"], 3);
+}
+
+#[test]
+fn a_server_answering_503_at_its_cap_fails_thresholds_instead_of_ending_the_run() {
+    let rep = assert_socket_cap_fails_thresholds(false, "http503");
+    assert_eq!(metric(&rep, 0, "failed"), 3.0);
+    assert_eq!(rep["steps"][0]["failures"]["http 503"], 3);
+    assert!(
+        rep["steps"][0]["notes"]
+            .to_string()
+            .contains("at its socket limit, not lost")
+    );
+}
+
+/// An echo server that answers at most `rate` messages per second over all its
+/// connections (each echo waits for the next free slot), like a board at its limit.
+fn throttled_echo_server(rate: f64) -> u16 {
+    use std::sync::{Arc, Mutex};
+    let next: Arc<Mutex<tokio::time::Instant>> = Arc::new(Mutex::new(tokio::time::Instant::now()));
+    let gap = Duration::from_secs_f64(1.0 / rate);
+    server(move |stream| {
+        let next = next.clone();
+        async move {
+            let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                return;
+            };
+            while let Some(Ok(m)) = ws.next().await {
+                if !(m.is_text() || m.is_binary()) {
+                    continue;
+                }
+                let at = {
+                    let mut n = next.lock().unwrap();
+                    let at = (*n).max(tokio::time::Instant::now());
+                    *n = at + gap;
+                    at
+                };
+                tokio::time::sleep_until(at).await;
+                if ws.send(m).await.is_err() {
+                    return;
+                }
+            }
+        }
+    })
+}
+
+#[test]
+fn capacity_finds_a_throttled_servers_rate_within_15_percent() {
+    let port = throttled_echo_server(400.0);
+    let (out, rep) = run(
+        "capacity-throttled",
+        "name: cap\nsteps:\n  - capacity: { clients: 2, from: 100, to: 3200, \
+         until: [\"latency.p99 > 50ms\", \"loss > 0\"], rung: 2s, timeout: 1s }\n\
+         thresholds: [\"capacity.sustained > 0\"]\n",
+        &["--target", &target(port)],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let sustained = metric(&rep, 0, "sustained");
+    assert!(
+        (340.0..=460.0).contains(&sustained),
+        "sustained {sustained} msg/s for a server limited to 400: {}",
+        rep["steps"][0]["rungs"]
+    );
+    let knee = metric(&rep, 0, "knee");
+    assert!(knee > sustained && knee <= 800.0, "knee {knee}");
+    let rungs = rep["steps"][0]["rungs"].as_array().unwrap();
+    assert_eq!(rungs.len() as f64, metric(&rep, 0, "rungs"));
+    assert!(
+        rungs
+            .iter()
+            .any(|r| !r["broke"].as_array().unwrap().is_empty())
+    );
+}
+
+#[test]
+fn capacity_runs_against_the_simulated_board_and_charts_its_rungs() {
+    let (out, rep) = run(
+        "capacity-sim",
+        "name: cap\nsteps:\n  - capacity: { clients: 3, from: 100, to: 400, \
+         until: [\"latency.p99 > 1s\"], rung: 1s, bisections: 1 }\n\
+         thresholds: [\"capacity.sustained >= 100\"]\n",
+        &["--sim"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let rungs = rep["steps"][0]["rungs"].as_array().unwrap();
+    assert_eq!(rungs[0]["rate"], 100.0);
+    assert!(rungs.iter().all(|r| r["planned"].as_u64().unwrap() > 0));
+    assert_eq!(metric(&rep, 0, "sustained"), 400.0);
+    let html = std::fs::read_dir(std::env::temp_dir().join(format!(
+        "wsbench-numbers-capacity-sim-{}/reports",
+        std::process::id()
+    )))
+    .unwrap()
+    .flatten()
+    .map(|d| std::fs::read_to_string(d.path().join("report.html")).unwrap())
+    .next()
+    .unwrap();
+    assert!(html.contains("echo latency by offered rate"));
+}

@@ -51,6 +51,7 @@ fn report(echo_p50_us: u64, limit: f64) -> Report {
         failures: BTreeMap::new(),
         notes: vec![],
         errors: vec![],
+        rungs: vec![],
     };
     let mut echo = step("echo", 0, echo_metrics);
     echo.distributions

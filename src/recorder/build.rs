@@ -106,6 +106,7 @@ fn step_report(s: &super::StepRecord, now: Duration) -> StepReport {
         failures: s.failures.clone(),
         notes: notes(s),
         errors: s.errors.clone(),
+        rungs: s.rungs.clone(),
     }
 }
 

@@ -34,7 +34,8 @@ const HIST_MAX_US: u64 = 600_000_000;
 /// second in when they first record in the next one, so older seconds are complete.
 const OPEN_SECONDS: u64 = 2;
 
-fn new_hist() -> Histogram<u64> {
+/// An empty histogram with the bounds every distribution of a run uses.
+pub fn new_hist() -> Histogram<u64> {
     Histogram::new_with_bounds(1, HIST_MAX_US, 3).expect("static histogram bounds are valid")
 }
 
@@ -105,6 +106,7 @@ struct StepRecord {
     failures: BTreeMap<String, u64>,
     notes: Vec<String>,
     errors: Vec<String>,
+    rungs: Vec<crate::report::model::CapacityRung>,
     sent: u64,
     received: u64,
     connections: u64,
@@ -305,6 +307,7 @@ impl Recorder {
             failures: BTreeMap::new(),
             notes: Vec::new(),
             errors: Vec::new(),
+            rungs: Vec::new(),
             sent: 0,
             received: 0,
             connections: 0,
@@ -481,6 +484,11 @@ impl StepRec {
             }
             Recorder::second(st, at).errors += 1;
         })
+    }
+
+    /// One rung of a `capacity` step.
+    pub fn rung(&self, rung: crate::report::model::CapacityRung) {
+        self.with(|st, _| st.steps[self.idx].rungs.push(rung))
     }
 
     pub fn note(&self, text: impl Into<String>) {

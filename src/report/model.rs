@@ -134,6 +134,28 @@ pub struct StepReport {
     /// Human-readable findings ("limit found: 7, extra clients: oldest purged").
     pub notes: Vec<String>,
     pub errors: Vec<String>,
+    /// A `capacity` step's rungs, in the order they ran (absent for other kinds).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rungs: Vec<CapacityRung>,
+}
+
+/// One rate a `capacity` step tried, and what it measured there.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CapacityRung {
+    /// Offered rate, messages per second over all clients.
+    pub rate: f64,
+    pub planned: u64,
+    pub sent: u64,
+    pub received: u64,
+    /// As `echo.loss`: planned messages whose echo did not come back in time.
+    pub loss: f64,
+    /// Echoes per second over the rung's sending window.
+    pub throughput: f64,
+    pub latency_p50_us: u64,
+    pub latency_p99_us: u64,
+    pub latency_max_us: u64,
+    /// The `until` conditions that held on this rung (empty: the target sustained it).
+    pub broke: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

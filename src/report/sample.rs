@@ -71,6 +71,7 @@ fn step(name: &str, started_ms: u64, duration_ms: u64) -> StepReport {
         failures: BTreeMap::new(),
         notes: vec![],
         errors: vec![],
+        rungs: vec![],
     }
 }
 

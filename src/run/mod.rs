@@ -468,6 +468,7 @@ fn add_unstarted_steps(report: &mut Report, loaded: &LoadedScenario, note: &str)
             failures: Default::default(),
             notes: vec![note.into()],
             errors: Vec::new(),
+            rungs: Vec::new(),
         });
     }
 }
@@ -542,10 +543,14 @@ async fn run_steps(
                 Ok((mut ws, _)) => {
                     let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
                 }
-                Err(e) => {
+                Err(e) if !steps::pool_answers(&mut pool).await => {
                     interruption = Some(format!("target lost after step `{name}`: {e}"));
                     break;
                 }
+                Err(e) => rec.note(format!(
+                    "a new connection after this step failed ({e}) while the open clients still answer: \
+                     the target is at its socket limit, not lost"
+                )),
             }
         }
     }

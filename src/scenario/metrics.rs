@@ -66,6 +66,7 @@ pub fn step_metrics(kind: &str) -> &'static [(&'static str, MetricClass, Directi
         "connect" => &[
             ("clients", Count, Neutral),
             ("connected", Count, Higher),
+            ("closed_early", Count, Lower),
             ("failed", Count, Lower),
         ],
         "echo" => &[
@@ -81,6 +82,12 @@ pub fn step_metrics(kind: &str) -> &'static [(&'static str, MetricClass, Directi
             ("late", Count, Lower),
             ("loss", Ratio, Lower),
             ("throughput", Rate, Higher),
+        ],
+        "capacity" => &[
+            ("sustained", Rate, Higher),
+            ("knee", Rate, Higher),
+            ("rungs", Count, Neutral),
+            ("clients", Count, Neutral),
         ],
         "fanout" => &[
             ("messages", Count, Neutral),
@@ -149,7 +156,7 @@ pub fn step_distributions(kind: &str) -> &'static [(&'static str, Direction)] {
             ("tls", Lower),
             ("upgrade", Lower),
         ],
-        "echo" => &[("latency", Lower), ("send_lag", Tool)],
+        "echo" | "capacity" => &[("latency", Lower), ("send_lag", Tool)],
         "fanout" => &[("spread", Lower), ("latency", Lower)],
         "exhaust" | "churn" => &[("connect", Lower)],
         "ping" => &[("rtt", Lower)],

@@ -439,7 +439,7 @@ mod tests {
 
     fn flashed(chip: &str) -> Flash {
         let mut flash = Flash::erased();
-        for part in bundled_firmware::image_for(chip).unwrap().unwrap().parts {
+        for part in bundled_firmware::image_for(chip).unwrap().parts {
             flash.program(part.offset, part.bytes).unwrap();
         }
         flash

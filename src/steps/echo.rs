@@ -33,7 +33,9 @@ use super::pacer::{self, Plan};
 use super::wire::{data, echo_payload, message, parse_echo_header};
 use super::{PooledClient, StepCtx, need_pool};
 use crate::client::Ws;
-use crate::recorder::StepRec;
+use hdrhistogram::Histogram;
+
+use crate::recorder::{StepRec, new_hist};
 use crate::scenario::model::{EchoStep, RatePer};
 
 /// Most host lateness forgiven per message (see the module doc).
@@ -47,18 +49,21 @@ const WAITING_SEND: Duration = Duration::from_millis(1);
 /// First due time after the step starts, so every client is ready before it.
 const LEAD_IN: Duration = Duration::from_millis(20);
 
+/// What a client (or, added up, all of them) counted.
 #[derive(Default)]
-struct ClientTally {
-    planned: u64,
-    sent: u64,
-    unsent_client: u64,
-    unsent_server: u64,
-    received: u64,
-    timed_out: u64,
-    corrupt: u64,
-    late: u64,
-    duplicates: u64,
-    last_send_end: Option<Instant>,
+pub(super) struct ClientTally {
+    pub planned: u64,
+    pub sent: u64,
+    pub unsent_client: u64,
+    pub unsent_server: u64,
+    pub received: u64,
+    pub timed_out: u64,
+    pub corrupt: u64,
+    pub late: u64,
+    pub duplicates: u64,
+    pub last_send_end: Option<Instant>,
+    /// This round's latencies on their own, when asked for (capacity rungs).
+    pub latency: Option<Histogram<u64>>,
 }
 
 impl ClientTally {
@@ -73,11 +78,44 @@ impl ClientTally {
         self.late += o.late;
         self.duplicates += o.duplicates;
         self.last_send_end = self.last_send_end.max(o.last_send_end);
+        if let Some(h) = &o.latency {
+            match &mut self.latency {
+                Some(x) => {
+                    let _ = x.add(h);
+                }
+                None => self.latency = Some(h.clone()),
+            }
+        }
+    }
+
+    /// Planned messages whose echo did not come back in time, sent or not, over those
+    /// planned (or over those sent, when unsent messages are not loss).
+    pub fn loss(&self, unsent_is_loss: bool) -> Option<f64> {
+        let unsent = self.unsent_client + self.unsent_server;
+        let lost = self.sent.saturating_sub(self.received + self.corrupt);
+        if unsent_is_loss {
+            (self.planned > 0).then(|| (lost + unsent) as f64 / self.planned as f64)
+        } else {
+            (self.sent > 0).then(|| lost as f64 / self.sent as f64)
+        }
+    }
+
+    /// Echoes per second over the sending window (first due time to the last send, at
+    /// least the planned duration), not the wait for echoes that never came.
+    pub fn throughput(&self, plan: &Plan) -> f64 {
+        let planned_window = plan.total as f64 / plan.total_rate;
+        let window = self
+            .last_send_end
+            .map_or(0.0, |end| {
+                end.saturating_duration_since(plan.start).as_secs_f64()
+            })
+            .max(planned_window);
+        self.received as f64 / window
     }
 }
 
 /// The step's plan: exactly `rate × duration` messages (per client or shared).
-fn plan(cfg: &EchoStep, clients: u32, start: Instant) -> Plan {
+pub(super) fn plan(cfg: &EchoStep, clients: u32, start: Instant) -> Plan {
     let secs = cfg.duration.0.as_secs_f64();
     let per_source = ((secs * cfg.rate).floor() as u64).max(1);
     let (total_rate, total) = match cfg.per {
@@ -95,11 +133,38 @@ fn plan(cfg: &EchoStep, clients: u32, start: Instant) -> Plan {
 pub async fn run(cfg: &EchoStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
     need_pool(ctx, "echo")?;
     let clients = std::mem::take(ctx.pool);
+    let round = drive(cfg, clients, &ctx.rec, false).await;
+    ctx.pool.extend(round.clients);
+    ctx.pool.sort_by_key(|c| c.id);
+    let (plan, total) = round.result?;
+    record_totals(cfg, &plan, &total, &ctx.rec);
+    if total.sent == 0 {
+        return Err("no message could be sent".into());
+    }
+    Ok(())
+}
+
+/// One round of open-loop echo and the clients still usable after it.
+pub(super) struct Round {
+    pub clients: Vec<PooledClient>,
+    pub result: Result<(Plan, ClientTally), String>,
+}
+
+/// Runs `cfg`'s plan over `clients`, recording samples into `rec` (and keeping this
+/// round's latencies apart when `keep_latency`).
+pub(super) async fn drive(
+    cfg: &EchoStep,
+    clients: Vec<PooledClient>,
+    rec: &StepRec,
+    keep_latency: bool,
+) -> Round {
     let plan = plan(cfg, clients.len() as u32, Instant::now() + LEAD_IN);
     let (pacer, releases) = pacer::start(plan);
     if !pacer.running() {
-        ctx.pool.extend(clients);
-        return Err("cannot start the pacer thread that times the sends".into());
+        return Round {
+            clients,
+            result: Err("cannot start the pacer thread that times the sends".into()),
+        };
     }
     let mut tasks = JoinSet::new();
     for (i, (client, released)) in clients.into_iter().zip(releases).enumerate() {
@@ -107,29 +172,27 @@ pub async fn run(cfg: &EchoStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
             index: i as u32,
             plan,
             cfg: cfg.clone(),
-            rec: ctx.rec.clone(),
+            rec: rec.clone(),
+            keep_latency,
         };
         tasks.spawn(job.run(client, released));
     }
     let mut total = ClientTally::default();
+    let mut kept = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         match joined {
             Ok((tally, client)) => {
                 total.add(&tally);
-                if let Some(c) = client {
-                    ctx.pool.push(c);
-                }
+                kept.extend(client);
             }
-            Err(e) => ctx.rec.error(format!("echo client task failed: {e}")),
+            Err(e) => rec.error(format!("echo client task failed: {e}")),
         }
     }
     drop(pacer);
-    ctx.pool.sort_by_key(|c| c.id);
-    record_totals(cfg, &plan, &total, &ctx.rec);
-    if total.sent == 0 {
-        return Err("no message could be sent".into());
+    Round {
+        clients: kept,
+        result: Ok((plan, total)),
     }
-    Ok(())
 }
 
 fn record_totals(cfg: &EchoStep, plan: &Plan, t: &ClientTally, rec: &StepRec) {
@@ -189,6 +252,7 @@ struct ClientJob {
     plan: Plan,
     cfg: EchoStep,
     rec: StepRec,
+    keep_latency: bool,
 }
 
 /// The sender half's result.
@@ -426,6 +490,10 @@ impl ClientJob {
             let latency = now.saturating_duration_since(anchor);
             // Its latency is a fact worth keeping; its echo still missed its timeout.
             self.rec.sample("latency", latency);
+            if self.keep_latency {
+                let us = (latency.as_micros() as u64).max(1);
+                t.latency.get_or_insert_with(new_hist).saturating_record(us);
+            }
             if now > self.plan.due(self.index, seq) + timeout {
                 t.timed_out += 1;
                 continue;
