@@ -115,7 +115,6 @@ pub fn evaluate(thresholds: &[Threshold], report: &Report) -> Vec<ThresholdResul
 /// raw value stays in `actual` for `report.json`.
 fn shown(actual: f64, t: &Threshold) -> String {
     use crate::report::format;
-    use crate::scenario::metrics::MetricClass;
     match t.unit {
         Unit::Percent => format::percent(actual),
         Unit::Us => format::duration_us(actual),
