@@ -20,11 +20,13 @@ pub enum ColorChoice {
 }
 
 static COLOR: OnceLock<bool> = OnceLock::new();
+static CHOICE: OnceLock<ColorChoice> = OnceLock::new();
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 
 /// Decides colours once, at start-up. `NO_COLOR` (any non-empty value, see
 /// no-color.org) turns them off unless `--color always` was given.
 pub fn init_color(choice: ColorChoice) -> bool {
+    let _ = CHOICE.set(choice);
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let on = match choice {
         ColorChoice::Always => true,
@@ -32,6 +34,18 @@ pub fn init_color(choice: ColorChoice) -> bool {
         ColorChoice::Auto => !no_color && std::io::stderr().is_terminal(),
     };
     *COLOR.get_or_init(|| on)
+}
+
+/// Whether output to stdout may carry colours: the same `--color`/`NO_COLOR` decision,
+/// with `auto` asking whether stdout (not stderr) is a terminal, for commands whose
+/// coloured output is their stdout (`wsbench monitor`).
+pub fn stdout_color() -> bool {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    match CHOICE.get().copied().unwrap_or_default() {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => !no_color && std::io::stdout().is_terminal(),
+    }
 }
 
 /// Whether colours are on (off when `init_color` was never called).
