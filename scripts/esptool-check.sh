@@ -18,7 +18,9 @@ VENV=${ESPTOOL_VENV:-target/esptool-venv}
 ESPTOOL_VERSION=${ESPTOOL_VERSION:-5.6.0}
 PROFILE=${ESPTOOL_CHECK_PROFILE:-debug}
 BAUD=${ESPTOOL_BAUD:-921600}
-TARGET_DIR=${CARGO_TARGET_DIR:-target}
+# Where cargo puts binaries (it knows its configuration best).
+TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 CHIP=esp32c3
 
 fail() { echo "esptool-check: FAIL: $*" >&2; exit 1; }

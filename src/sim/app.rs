@@ -22,6 +22,8 @@ pub struct AppConfig {
     pub device: DeviceConfig,
     /// Whether wss is served (a record with no TLS sessions turns it off).
     pub serve_wss: bool,
+    /// TLS sessions at once (the flashed record's), or no bound of its own.
+    pub max_tls_sessions: Option<usize>,
     /// Lines the firmware prints at boot before the device starts (W settings lines),
     /// with their tag.
     pub boot_lines: Vec<(Level, &'static str, String)>,
@@ -76,11 +78,17 @@ impl AppHost {
             platform.clone(),
         ));
         if let Some(wss) = wss {
+            let service = listener::TlsService {
+                acceptor: self.acceptor.clone(),
+                sessions: config
+                    .max_tls_sessions
+                    .map(|n| Arc::new(tokio::sync::Semaphore::new(n))),
+            };
             tasks.spawn(listener::accept_loop(
                 wss,
                 WSS,
                 device.clone(),
-                Some(self.acceptor.clone()),
+                Some(service),
                 platform,
             ));
         }
@@ -135,6 +143,7 @@ impl AppConfig {
         AppConfig {
             device,
             serve_wss: true,
+            max_tls_sessions: None,
             boot_lines: Vec::new(),
         }
     }
@@ -172,6 +181,7 @@ impl AppConfig {
                 ..base.clone()
             },
             serve_wss: s.max_tls_sessions > 0,
+            max_tls_sessions: Some(usize::from(s.max_tls_sessions)),
             boot_lines,
         }
     }

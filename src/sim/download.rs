@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use slip_codec::{SlipDecoder, SlipError};
 use tokio::sync::mpsc::UnboundedSender;
 use wsbench_device::DeviceConfig;
+use wsbench_device::idf_log::{self, Level, Value};
 
 use super::app::AppConfig;
 use super::boot::{self, BootOutcome};
@@ -158,10 +159,10 @@ impl ChipRunner {
 
     fn save_flash(&mut self) {
         if let Err(e) = self.chip.flash.save() {
-            self.uart.write_line(&format!(
-                "E (0) {}: flash_save_failed reason=\"{e}\"",
-                super::platform::HOST_TAG
-            ));
+            let reason = e.to_string();
+            let message = format!("flash_save_failed reason={}", Value(&reason));
+            let line = idf_log::format_line(Level::Error, 0, super::platform::HOST_TAG, &message);
+            self.uart.write_line(&line);
         }
     }
 

@@ -66,12 +66,28 @@ fn print_banner(board: &SimBoard, args: &SimArgs, options: &SimOptions) {
          \x20 wss:     {wss}  (development certificate: firmware/certs/dev-cert.pem)\n\
          \x20 console: {console}  (serial console, raw mode; answers the ESP ROM loader as {chip})\n\
          \x20 flash:   {flash}\n\
-         \x20 limits:  max sockets {max}, LRU purge {purge}, broadcast {broadcast}, max message {len} bytes\n\
+         \x20 limits:  {limits}\n\
          \x20 note:    heap figures are modelled (per-session costs), not measured on a board\n\
          {faults}\
          Press Ctrl-C to stop.",
         chip = board.chip(),
         flash = flash_line(board, options),
+        limits = if board.flash_was_empty() {
+            format!(
+                "max sockets {max}, LRU purge {purge}, broadcast {broadcast}, max message {len} bytes",
+                max = args.max_sockets,
+                len = args.max_message,
+            )
+        } else if board.ready_line().is_some() {
+            format!(
+                "the flashed settings record's (see the ready line on the console), max message {len} bytes",
+                len = args.max_message,
+            )
+        } else {
+            "none: the flash holds nothing the simulated board can run (see the console); \
+             flash it through the console"
+                .to_owned()
+        },
         faults = if options.faults.is_empty() {
             String::new()
         } else {
@@ -79,8 +95,6 @@ fn print_banner(board: &SimBoard, args: &SimArgs, options: &SimOptions) {
         },
         ws = board.ws_url(),
         wss = board.wss_url(),
-        max = args.max_sockets,
-        len = args.max_message,
     ));
 }
 

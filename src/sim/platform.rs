@@ -28,6 +28,7 @@ pub fn booted_now(uart: Arc<Uart>) -> SimPlatform {
 /// W accept_error listener=ws|wss reason="..."          accept failed (e.g. out of fds)
 /// I boot_simulated app=wsbench-firmware version=.. chip=..   a flashed app booted
 /// E listen_failed port=.. reason="..."                  a port could not be bound again
+/// E flash_save_failed reason="..."                     the --flash-file could not be written
 /// ```
 pub const HOST_TAG: &str = "wsbench-sim";
 

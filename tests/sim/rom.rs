@@ -128,6 +128,7 @@ async fn flashed_settings_take_effect_after_reboot_and_survive_a_restart() {
     flash_bundled(&mut rom, "esp32c3");
     let record = DeviceSettings {
         max_open_sockets: 3,
+        max_tls_sessions: 0,
         ..DeviceSettings::default()
     }
     .encode()
@@ -149,6 +150,9 @@ async fn flashed_settings_take_effect_after_reboot_and_survive_a_restart() {
         })
         .await;
     assert_eq!(field(&ready, "max_sockets"), Some("3"), "{ready}");
+    // No TLS sessions in the record: wss is not served.
+    assert_eq!(field(&ready, "wss_port"), Some("0"), "{ready}");
+    wait_refused(&host_port(&sim.wss_url));
     assert!(
         sim.lines()[mark..]
             .iter()

@@ -39,13 +39,10 @@ pub struct Chip {
 
 impl Chip {
     pub fn new(kind: ChipKind, flash: Flash) -> Chip {
-        let mut registers: HashMap<u32, u32> = kind.efuse_words().into_iter().collect();
-        registers.insert(CHIP_MAGIC_REG, kind.magic());
-        registers.insert(UART_CLKDIV_REG, UART_CLKDIV_115200);
         Chip {
             kind,
             flash,
-            registers,
+            registers: reset_values(kind),
         }
     }
 
@@ -86,9 +83,16 @@ impl Chip {
     /// After a reset, registers hold their reset values again (the flash keeps its
     /// content).
     pub fn reset_registers(&mut self) {
-        let flash = std::mem::replace(&mut self.flash, Flash::erased());
-        *self = Chip::new(self.kind, flash);
+        self.registers = reset_values(self.kind);
     }
+}
+
+/// The registers a host may read that do not read 0 after a reset.
+fn reset_values(kind: ChipKind) -> HashMap<u32, u32> {
+    let mut registers: HashMap<u32, u32> = kind.efuse_words().into_iter().collect();
+    registers.insert(CHIP_MAGIC_REG, kind.magic());
+    registers.insert(UART_CLKDIV_REG, UART_CLKDIV_115200);
+    registers
 }
 
 #[cfg(test)]
