@@ -116,16 +116,31 @@ tail -n +"$MARK" "$WORK/sim.log" | grep -q "rst:0x10 (RTCWDT_RTC_RST)" \
 tail -n +"$MARK" "$WORK/sim.log" | grep -q "boot_simulated app=wsbench-firmware" \
     || { cat "$WORK/sim.log"; fail "the flashed firmware did not boot"; }
 
-# 7. ----- wsbench flash: added here by the `wsbench flash` work --------------------
-# Flash the same parts with `wsbench flash --port "$PTY"` (stub, $BAUD baud), time it as
-# WSBENCH_SECONDS, run `esptool verify-flash` on what it wrote, and print the ratio
-# WSBENCH_SECONDS / ESPTOOL_SECONDS (goal: <= 1.0).
-if "$BIN" flash --help >/dev/null 2>&1; then
-    echo "esptool-check: wsbench flash is available but not wired into this check yet"
-else
-    echo "esptool-check: SKIPPED wsbench flash timing (no \`wsbench flash\` in this build)"
-fi
-# ----- end of the wsbench flash place -------------------------------------------------
+# 7. wsbench flash on a fresh simulated board, then esptool checks what it wrote.
+kill "$SIM_PID" 2>/dev/null; wait "$SIM_PID" 2>/dev/null || true
+"$BIN" sim --ws-port 0 --wss-port 0 --chip "$CHIP" --console - \
+    --flash-file "$WORK/flash-wsbench.bin" >"$WORK/sim2.log" 2>&1 &
+SIM_PID=$!
+PTY=
+for _ in $(seq 100); do
+    PTY=$(sed -n 's/^  console: \(\/dev\/[^ ]*\).*/\1/p' "$WORK/sim2.log" | head -1)
+    [ -n "$PTY" ] && break
+    sleep 0.1
+done
+[ -n "$PTY" ] || { cat "$WORK/sim2.log"; fail "the second wsbench sim printed no console path"; }
+echo "esptool-check: wsbench flash --port $PTY --baud $BAUD"
+START=$(date +%s.%N)
+timeout 600 "$BIN" flash --port "$PTY" --baud "$BAUD" </dev/null >"$WORK/wsbench-flash.log" 2>&1 \
+    || { cat "$WORK/wsbench-flash.log"; fail "wsbench flash"; }
+END=$(date +%s.%N)
+WSBENCH_SECONDS=$(python3 -c "print(f'{$END - $START:.2f}')")
+grep -q "^flashed:" "$WORK/wsbench-flash.log" || { cat "$WORK/wsbench-flash.log"; fail "wsbench flash claimed nothing"; }
+grep -q "^ready:" "$WORK/wsbench-flash.log" || { cat "$WORK/wsbench-flash.log"; fail "no ready line after wsbench flash"; }
+esptool --after no-reset verify-flash "${PARTS[@]}" >"$WORK/wsbench-verify.log" 2>&1 \
+    || { cat "$WORK/wsbench-verify.log"; fail "esptool verify-flash of what wsbench flash wrote"; }
+expect $((${#PARTS[@]} / 2)) "digest matched" "$WORK/wsbench-verify.log"
+RATIO=$(python3 -c "print(f'{$WSBENCH_SECONDS / $ESPTOOL_SECONDS:.2f}')")
 
-echo "esptool-check: PASS (ROM and stub writes verified; verify-flash matched; watchdog reset booted the firmware)"
+echo "esptool-check: PASS (ROM and stub writes verified; verify-flash matched; watchdog reset booted the firmware; esptool verify-flash matched what wsbench flash wrote)"
 echo "esptool-check: esptool write-flash with stub at $BAUD baud through the simulated UART: ${ESPTOOL_SECONDS} s (simulated board: host timing, the UART paced at the baud rate)"
+echo "esptool-check: wsbench flash (stub, $BAUD baud, until its ready line) through the same UART: ${WSBENCH_SECONDS} s; ratio wsbench/esptool ${RATIO} (whole commands, one run each; benches/flash_time.sh takes medians)"

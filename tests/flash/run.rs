@@ -44,18 +44,9 @@ impl Ran {
     }
 }
 
-/// The binary under test, copied once per test process: the build directory may be
-/// shared with other checkouts whose builds replace `target/debug/wsbench` while a long
-/// test runs.
+/// The binary under test.
 pub fn binary() -> &'static Path {
-    static COPY: OnceLock<PathBuf> = OnceLock::new();
-    COPY.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("wsbench-flash-tests-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let copy = dir.join("wsbench");
-        std::fs::copy(env!("CARGO_BIN_EXE_wsbench"), &copy).expect("copy the binary");
-        copy
-    })
+    Path::new(env!("CARGO_BIN_EXE_wsbench"))
 }
 
 /// Runs `wsbench ARGS` with WSBENCH_PORT and CI cleared (a test's own environment must not
