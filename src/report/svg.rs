@@ -31,7 +31,29 @@ pub struct Series {
     pub name: String,
     /// A CSS colour.
     pub color: &'static str,
+    /// A point whose y is NaN is a gap: the line stops there and starts again after,
+    /// so time without data is never drawn as if it had some.
     pub points: Vec<(f64, f64)>,
+    /// Dashed and thinner, so a series that runs on top of another (sent and received
+    /// when nothing is lost) leaves the one under it visible.
+    pub dashed: bool,
+}
+
+/// A horizontal line at a y value: a threshold's limit on the chart of its metric.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub y: f64,
+    pub label: String,
+}
+
+/// A vertical mark at an x value: a device event (boot, panic, purge, refusal, close).
+#[derive(Debug, Clone)]
+pub struct Marker {
+    pub x: f64,
+    /// A CSS colour, one per kind of event.
+    pub color: &'static str,
+    /// Shown on hover: what happened and when.
+    pub label: String,
 }
 
 /// A shaded x range with a label (a step's span on a timeline).
@@ -54,6 +76,8 @@ pub struct LineChart {
     pub y_tick_unit: f64,
     pub series: Vec<Series>,
     pub bands: Vec<Band>,
+    pub rules: Vec<Rule>,
+    pub markers: Vec<Marker>,
 }
 
 impl LineChart {
@@ -74,6 +98,7 @@ impl LineChart {
             .series
             .iter()
             .flat_map(|s| s.points.iter().copied())
+            .filter(|p| p.1.is_finite())
             .collect();
         if points.is_empty() {
             let _ = write!(
@@ -85,7 +110,12 @@ impl LineChart {
             return svg;
         }
         let x_axis = XAxis::new(self.x_scale, &points, &self.bands);
-        let y_max = points.iter().map(|p| p.1).fold(0.0, f64::max);
+        // Rules count for the scale, so a limit above every point is still drawn.
+        let y_max = points
+            .iter()
+            .map(|p| p.1)
+            .chain(self.rules.iter().map(|r| r.y))
+            .fold(0.0, f64::max);
         let unit = if self.y_tick_unit > 0.0 {
             self.y_tick_unit
         } else {
@@ -150,34 +180,83 @@ impl LineChart {
             HEIGHT - 8.0,
             escape_markup(&self.x_label)
         );
-        for s in &self.series {
-            let path: Vec<String> = s
-                .points
-                .iter()
-                .map(|&(x, y)| format!("{:.1},{:.1}", px(x), py(y)))
-                .collect();
+        for r in &self.rules {
+            let y = py(r.y);
             let _ = write!(
                 svg,
-                r#"<polyline points="{}" fill="none" stroke="{}" stroke-width="2" stroke-linejoin="round"/>"#,
-                path.join(" "),
-                s.color
+                r#"<line x1="{LEFT}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}" class="rule"><title>{l}</title></line><text x="{:.1}" y="{:.1}" text-anchor="end" class="rlabel">{l}</text>"#,
+                WIDTH - RIGHT,
+                WIDTH - RIGHT - 4.0,
+                y - 4.0,
+                l = escape_markup(&r.label)
             );
-            if s.points.len() <= MAX_DOTS {
-                for &(x, y) in &s.points {
-                    let _ = write!(
-                        svg,
-                        r#"<circle cx="{:.1}" cy="{:.1}" r="2.5" fill="{}"><title>{}</title></circle>"#,
-                        px(x),
-                        py(y),
-                        s.color,
-                        escape_markup(&format!(
-                            "{}: {} at {}",
-                            s.name,
-                            (self.y_format)(y),
-                            x_axis.describe(x)
-                        ))
-                    );
+        }
+        for m in &self.markers {
+            let x = px(m.x);
+            let _ = write!(
+                svg,
+                r#"<line x1="{x:.1}" x2="{x:.1}" y1="{TOP}" y2="{:.1}" stroke="{c}" class="marker"><title>{l}</title></line><path d="M{:.1},{:.1} l4,-7 h-8 z" fill="{c}"><title>{l}</title></path>"#,
+                TOP + plot_h,
+                x,
+                TOP,
+                c = m.color,
+                l = escape_markup(&m.label)
+            );
+        }
+        for s in &self.series {
+            let (width, dash) = if s.dashed {
+                ("1.5", r#" stroke-dasharray="5 3""#)
+            } else {
+                ("2.5", "")
+            };
+            // One polyline per run of points between gaps.
+            for run in s.points.split(|p| !p.1.is_finite()) {
+                if run.is_empty() {
+                    continue;
                 }
+                let path: Vec<String> = run
+                    .iter()
+                    .map(|&(x, y)| format!("{:.1},{:.1}", px(x), py(y)))
+                    .collect();
+                let _ = write!(
+                    svg,
+                    r#"<polyline points="{}" fill="none" stroke="{}" stroke-width="{width}"{dash} stroke-linejoin="round"/>"#,
+                    path.join(" "),
+                    s.color
+                );
+            }
+            let finite = s.points.iter().filter(|p| p.1.is_finite()).count();
+            // Dots on short series; a lone point between gaps has no line, so it always
+            // gets its dot.
+            let lone: Vec<(f64, f64)> = s
+                .points
+                .split(|p| !p.1.is_finite())
+                .filter(|run| run.len() == 1)
+                .map(|run| run[0])
+                .collect();
+            let dots: Vec<(f64, f64)> = if finite <= MAX_DOTS {
+                s.points
+                    .iter()
+                    .copied()
+                    .filter(|p| p.1.is_finite())
+                    .collect()
+            } else {
+                lone
+            };
+            for (x, y) in dots {
+                let _ = write!(
+                    svg,
+                    r#"<circle cx="{:.1}" cy="{:.1}" r="2.5" fill="{}"><title>{}</title></circle>"#,
+                    px(x),
+                    py(y),
+                    s.color,
+                    escape_markup(&format!(
+                        "{}: {} at {}",
+                        s.name,
+                        (self.y_format)(y),
+                        x_axis.describe(x)
+                    ))
+                );
             }
         }
         svg.push_str("</svg>");
@@ -323,13 +402,49 @@ mod tests {
                 name: "latency".into(),
                 color: "#c00",
                 points,
+                dashed: false,
             }],
             bands: vec![Band {
                 start: 0.0,
                 end: 5.0,
                 label: "echo".into(),
             }],
+            rules: vec![],
+            markers: vec![],
         }
+    }
+
+    #[test]
+    fn gaps_break_the_line_and_rules_and_markers_are_drawn() {
+        let mut c = chart(
+            XScale::Linear,
+            vec![
+                (0.0, 5.0),
+                (1.0, 6.0),
+                (2.0, f64::NAN),
+                (3.0, 7.0),
+                (4.0, 8.0),
+            ],
+        );
+        c.rules.push(Rule {
+            y: 20.0,
+            label: "echo.latency.p99 < 20us".into(),
+        });
+        c.markers.push(Marker {
+            x: 2.5,
+            color: "#000",
+            label: "purge at 2.5 s".into(),
+        });
+        let svg = c.render();
+        assert_eq!(
+            svg.matches("<polyline").count(),
+            2,
+            "one line per run: {svg}"
+        );
+        assert!(svg.contains("class=\"rule\""));
+        assert!(svg.contains("echo.latency.p99 &lt; 20us"));
+        assert!(svg.contains("purge at 2.5 s"));
+        assert!(!svg.contains("NaN"), "{svg}");
     }
 
     #[test]
