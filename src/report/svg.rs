@@ -11,6 +11,9 @@ const LEFT: f64 = 72.0;
 const RIGHT: f64 = 16.0;
 const TOP: f64 = 40.0;
 const BOTTOM: f64 = 46.0;
+/// A threshold line up to this many times the data's maximum widens the y axis to
+/// show it; a higher one is only named.
+const RULE_REACH: f64 = 4.0;
 /// Above this many points a series is drawn as a line only, without a dot per point.
 const MAX_DOTS: usize = 40;
 
@@ -110,12 +113,15 @@ impl LineChart {
             return svg;
         }
         let x_axis = XAxis::new(self.x_scale, &points, &self.bands);
-        // Rules count for the scale, so a limit above every point is still drawn.
-        let y_max = points
+        // A rule near the data counts for the scale, so it is drawn; one far above
+        // (a 100 ms limit over 1 ms of latency) would flatten the data to the axis, so
+        // it is named at the top edge instead.
+        let data_max = points.iter().map(|p| p.1).fold(0.0, f64::max);
+        let (near, far): (Vec<&Rule>, Vec<&Rule>) = self
+            .rules
             .iter()
-            .map(|p| p.1)
-            .chain(self.rules.iter().map(|r| r.y))
-            .fold(0.0, f64::max);
+            .partition(|r| data_max <= 0.0 || r.y <= data_max * RULE_REACH);
+        let y_max = near.iter().map(|r| r.y).fold(data_max, f64::max);
         let unit = if self.y_tick_unit > 0.0 {
             self.y_tick_unit
         } else {
@@ -180,7 +186,16 @@ impl LineChart {
             HEIGHT - 8.0,
             escape_markup(&self.x_label)
         );
-        for r in &self.rules {
+        for (i, r) in far.iter().enumerate() {
+            let _ = write!(
+                svg,
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="end" class="rlabel">&#8593; {} (above the chart)</text>"#,
+                WIDTH - RIGHT - 4.0,
+                TOP + 22.0 + 11.0 * i as f64,
+                escape_markup(&r.label)
+            );
+        }
+        for r in &near {
             let y = py(r.y);
             let _ = write!(
                 svg,
@@ -430,6 +445,10 @@ mod tests {
             y: 20.0,
             label: "echo.latency.p99 < 20us".into(),
         });
+        c.rules.push(Rule {
+            y: 9_000.0,
+            label: "far".into(),
+        });
         c.markers.push(Marker {
             x: 2.5,
             color: "#000",
@@ -444,6 +463,7 @@ mod tests {
         assert!(svg.contains("class=\"rule\""));
         assert!(svg.contains("echo.latency.p99 &lt; 20us"));
         assert!(svg.contains("purge at 2.5 s"));
+        assert!(svg.contains("far (above the chart)"), "{svg}");
         assert!(!svg.contains("NaN"), "{svg}");
     }
 
