@@ -245,3 +245,27 @@ fn no_color_and_color_never_keep_escapes_out() {
         .unwrap();
     assert!(text(&out).contains('\u{1b}'), "--color always colours");
 }
+
+#[test]
+fn scenario_check_reports_every_error_at_its_own_step() {
+    let dir = scratch("check");
+    let file = dir.join("bad.yaml");
+    std::fs::write(
+        &file,
+        "name: bad\nsteps:\n  - echo: { rate: 5, duration: 1s }\n  - ping: { count: 0 }\n  - echo: { rate: 0, duration: 1s }\nthresholds: [\"echo.nope == 0\"]\n",
+    )
+    .unwrap();
+    let out = wsbench(&["scenario", "check", file.to_str().unwrap()])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    let f = file.display();
+    assert!(t.contains("3 errors"), "{t}");
+    assert!(t.contains(&format!("{f}:4:5: step 2 (`ping`)")), "{t}");
+    // The second echo step's error points at line 5, not at the first echo.
+    assert!(t.contains(&format!("{f}:5:5: step 3 (`echo`)")), "{t}");
+    assert!(t.contains("threshold `echo.nope == 0`"), "{t}");
+    assert!(t.contains("wsbench::scenario::invalid"), "{t}");
+}

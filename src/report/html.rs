@@ -7,7 +7,8 @@ use super::format::{self, escape_markup as esc};
 use super::markdown::percentiles;
 use super::model::{Report, StepReport, StepStatus, TargetKind, Verdict};
 use super::summary::{self, SIMULATED_LABEL};
-use super::svg::{Band, LineChart, Series, XScale};
+use super::svg::{Band, LineChart, Marker, Rule, Series, XScale};
+use crate::scenario::threshold::{self, MetricRef, Unit};
 
 /// Device events listed at most; the rest are in `report.json` and `serial.log`.
 const MAX_EVENTS: usize = 500;
@@ -50,6 +51,10 @@ code, .line { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, mono
 .chart .empty { font-size: 14px; fill: #9ca3af; }
 .chart .grid { stroke: #e5e7eb; stroke-width: 1; }
 .chart .frame { fill: none; stroke: #9ca3af; stroke-width: 1; }
+.chart .rule { stroke: #b91c1c; stroke-width: 1.5; stroke-dasharray: 6 4; }
+.chart .rlabel { font-size: 10px; fill: #b91c1c; }
+.chart .marker { stroke-width: 1; stroke-opacity: .55; }
+.mk { font-size: 10px; }
 .chart .band0 { fill: #eef2ff; } .chart .band1 { fill: #f5f3ff; }
 .muted { color: #6b7280; }
 ul.plain { margin: 4px 0; padding-left: 20px; }
@@ -207,6 +212,92 @@ fn step_bands(r: &Report) -> Vec<Band> {
         .collect()
 }
 
+/// Device events worth a mark on the timeline, with their colour and label.
+const MARKED_EVENTS: [(&str, &str, &str); 5] = [
+    ("boot", "#0f766e", "boot"),
+    ("panic", "#b91c1c", "panic"),
+    ("purge", "#ea580c", "purge"),
+    ("refuse", "#9333ea", "refusal"),
+    ("close", "#64748b", "close"),
+];
+
+/// Most marks drawn per kind of event: beyond that a chart is all marks (a churn step
+/// closes hundreds of sockets); the events table below lists every one.
+const MAX_MARKS_PER_KIND: usize = 60;
+
+fn event_markers(r: &Report) -> Vec<Marker> {
+    let mut marks = Vec::new();
+    for (kind, color, word) in MARKED_EVENTS {
+        let events: Vec<_> = r.device.events.iter().filter(|e| e.kind == kind).collect();
+        let every = events.len().div_ceil(MAX_MARKS_PER_KIND).max(1);
+        for e in events.iter().step_by(every) {
+            marks.push(Marker {
+                x: e.at_ms as f64 / 1000.0,
+                color,
+                label: format!(
+                    "{word} at {}: {}",
+                    format::duration_ms(e.at_ms),
+                    format::printable(&e.line)
+                ),
+            });
+        }
+    }
+    marks
+}
+
+/// Which marks the timeline shows, for the line under the charts.
+fn marker_legend(r: &Report) -> String {
+    let parts: Vec<String> = MARKED_EVENTS
+        .iter()
+        .filter_map(|(kind, color, word)| {
+            let n = r.device.events.iter().filter(|e| e.kind == *kind).count();
+            (n > 0).then(|| {
+                format!(
+                    "<span class=\"mk\" style=\"color:{color}\">&#9660;</span> {word} ({})",
+                    format::count(n as u64)
+                )
+            })
+        })
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<p class=\"muted\">Device events marked: {} (hover a mark for its console line).</p>",
+            parts.join(" · ")
+        )
+    }
+}
+
+/// The thresholds a chart shows as lines: each one `wanted` accepts, at its limit in
+/// the model's stored unit (µs for times, bytes, a ratio).
+fn threshold_rules(r: &Report, wanted: impl Fn(&MetricRef) -> bool) -> Vec<Rule> {
+    let steps: Vec<(String, String)> = r
+        .steps
+        .iter()
+        .map(|s| (s.name.clone(), s.kind.clone()))
+        .collect();
+    r.thresholds
+        .iter()
+        .filter_map(|t| threshold::parse(&t.expression, &steps).ok())
+        .filter(|t| wanted(&t.metric))
+        .map(|t| Rule {
+            y: from_unit(t.value, t.unit),
+            label: t.expression.clone(),
+        })
+        .collect()
+}
+
+/// A threshold's limit back in the stored unit (the inverse of `threshold::to_unit`).
+fn from_unit(value: f64, unit: Unit) -> f64 {
+    match unit {
+        Unit::None | Unit::Us => value,
+        Unit::Ms => value * 1_000.0,
+        Unit::S => value * 1_000_000.0,
+        Unit::Percent => value / 100.0,
+    }
+}
+
 fn timeline(h: &mut String, r: &Report) {
     h.push_str("<h2>Timeline</h2><section>");
     simulated_label(h, r);
@@ -214,86 +305,114 @@ fn timeline(h: &mut String, r: &Report) {
         h.push_str("<p class=\"muted\">No per-second timeline was recorded.</p></section>\n");
         return;
     }
-    h.push_str("<p class=\"muted\">Per second since the run started; shaded spans are the steps.</p><div class=\"charts\">");
+    h.push_str("<p class=\"muted\">Per second since the run started; shaded spans are the steps, dashed lines the thresholds, triangles the device's events. Seconds with no sample are left as gaps.</p><div class=\"charts\">");
     let per_second = |f: fn(&super::model::TimelineSecond) -> u64| -> Vec<(f64, f64)> {
         r.timeline
             .iter()
             .map(|t| (f64::from(t.second), f(t) as f64))
             .collect()
     };
-    let count_format: fn(f64) -> String = |v| format::number(v, 1);
-    let chart = |title: &str, y_format: fn(f64) -> String, y_tick_unit: f64, series| LineChart {
-        title: title.to_string(),
-        x_label: "seconds since start".to_string(),
-        x_scale: XScale::Linear,
-        y_format,
-        y_tick_unit,
-        series,
-        bands: step_bands(r),
+    // A second without a figure is a gap, not a zero and not a line across it.
+    let gapped = |f: fn(&super::model::TimelineSecond) -> Option<u64>| -> Vec<(f64, f64)> {
+        r.timeline
+            .iter()
+            .map(|t| (f64::from(t.second), f(t).map_or(f64::NAN, |v| v as f64)))
+            .collect()
     };
+    let count_format: fn(f64) -> String = |v| format::number(v, 1);
+    let markers = event_markers(r);
+    let chart =
+        |title: &str, y_format: fn(f64) -> String, y_tick_unit: f64, series, rules| LineChart {
+            title: title.to_string(),
+            x_label: "seconds since start".to_string(),
+            x_scale: XScale::Linear,
+            y_format,
+            y_tick_unit,
+            series,
+            bands: step_bands(r),
+            rules,
+            markers: markers.clone(),
+        };
+    let line = |name: &str, color, points, dashed| Series {
+        name: name.into(),
+        color,
+        points,
+        dashed,
+    };
+    // Received drawn solid under a dashed "sent": equal when nothing is lost, and
+    // both still visible then.
     let throughput = chart(
         "Messages per second",
         count_format,
         1.0,
         vec![
-            Series {
-                name: "sent".into(),
-                color: SENT,
-                points: per_second(|t| t.messages_sent),
-            },
-            Series {
-                name: "received".into(),
-                color: RECEIVED,
-                points: per_second(|t| t.messages_received),
-            },
+            line(
+                "received",
+                RECEIVED,
+                per_second(|t| t.messages_received),
+                false,
+            ),
+            line("sent", SENT, per_second(|t| t.messages_sent), true),
         ],
+        Vec::new(),
     );
     h.push_str(&throughput.render());
-    let mut conn_series = vec![Series {
-        name: "open connections".into(),
-        color: CONNECTIONS,
-        points: per_second(|t| t.connections),
-    }];
+    let mut conn_series = vec![line(
+        "open connections",
+        CONNECTIONS,
+        per_second(|t| t.connections),
+        false,
+    )];
     if r.timeline.iter().any(|t| t.errors > 0) {
-        conn_series.push(Series {
-            name: "errors".into(),
-            color: ERRORS,
-            points: per_second(|t| t.errors),
-        });
+        conn_series.push(line("errors", ERRORS, per_second(|t| t.errors), true));
     }
-    h.push_str(&chart("Connections", count_format, 1.0, conn_series).render());
-    let latency: Vec<(f64, f64)> = r
-        .timeline
-        .iter()
-        .filter_map(|t| t.latency_p99_us.map(|v| (f64::from(t.second), v as f64)))
-        .collect();
-    if !latency.is_empty() {
-        let series = vec![Series {
-            name: "p99".into(),
-            color: LATENCY,
-            points: latency,
-        }];
-        h.push_str(&chart("Latency p99 per second", format::duration_us, 1.0, series).render());
+    h.push_str(&chart("Connections", count_format, 1.0, conn_series, Vec::new()).render());
+    if r.timeline.iter().any(|t| t.latency_p99_us.is_some()) {
+        let rules = threshold_rules(
+            r,
+            |m| matches!(m, MetricRef::Distribution { dist, stat, .. } if dist == "latency" && stat == "p99"),
+        );
+        let series = vec![line("p99", LATENCY, gapped(|t| t.latency_p99_us), false)];
+        h.push_str(
+            &chart(
+                "Latency p99 per second",
+                format::duration_us,
+                1.0,
+                series,
+                rules,
+            )
+            .render(),
+        );
     }
-    let heap: Vec<(f64, f64)> = r
-        .timeline
-        .iter()
-        .filter_map(|t| t.heap_free_bytes.map(|v| (f64::from(t.second), v as f64)))
-        .collect();
-    if !heap.is_empty() {
+    if r.timeline.iter().any(|t| t.heap_free_bytes.is_some()) {
         let title = match r.device.heap_source.as_deref() {
             Some("modelled") => "Free heap on the device (modelled, not measured)",
             Some("allocator") => "Free heap on the device (allocator)",
             _ => "Free heap on the device",
         };
-        let series = vec![Series {
-            name: "free heap".into(),
-            color: HEAP,
-            points: heap,
-        }];
-        h.push_str(&chart(title, format::bytes, 1024.0, series).render());
+        let mut rules = threshold_rules(
+            r,
+            |m| matches!(m, MetricRef::Device { metric, .. } if metric == "heap_free_min"),
+        );
+        // The lowest point seen may fall between two per-second figures: drawn as its
+        // own line so it is never hidden.
+        if let Some(min) = r.device.heap_free_min_bytes {
+            rules.push(Rule {
+                y: min as f64,
+                label: format!("lowest free {}", format::bytes(min as f64)),
+            });
+        }
+        let series = vec![line(
+            "free heap",
+            HEAP,
+            gapped(|t| t.heap_free_bytes),
+            false,
+        )];
+        h.push_str(&chart(title, format::bytes, 1024.0, series, rules).render());
     }
-    h.push_str("</div></section>\n");
+    h.push_str("</div>");
+    h.push_str(&marker_legend(r));
+    h.push_str("</section>\n");
 }
 
 fn steps(h: &mut String, r: &Report) {
@@ -318,7 +437,7 @@ fn steps(h: &mut String, r: &Report) {
     }
     h.push_str("</table></section>\n");
     for s in &r.steps {
-        step(h, s);
+        step(h, r, s);
     }
 }
 
@@ -343,7 +462,7 @@ fn anchor(name: &str) -> String {
         .collect()
 }
 
-fn step(h: &mut String, s: &StepReport) {
+fn step(h: &mut String, r: &Report, s: &StepReport) {
     let _ = write!(
         h,
         "<div class=\"step\" id=\"step-{}\"><h3>{} <span class=\"muted\">({})</span> · <span class=\"badge {}\">{}</span> <span class=\"muted\">at {} for {}</span></h3>",
@@ -424,8 +543,14 @@ fn step(h: &mut String, s: &StepReport) {
                     name: name.clone(),
                     color: LATENCY,
                     points,
+                    dashed: false,
                 }],
                 bands: vec![],
+                rules: threshold_rules(r, |m| {
+                    matches!(m, MetricRef::Distribution { step, dist, stat }
+                        if step == &s.name && dist == name && stat != "count" && stat != "mean" && stat != "min")
+                }),
+                markers: vec![],
             };
             h.push_str(&chart.render());
         }

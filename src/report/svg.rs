@@ -11,6 +11,9 @@ const LEFT: f64 = 72.0;
 const RIGHT: f64 = 16.0;
 const TOP: f64 = 40.0;
 const BOTTOM: f64 = 46.0;
+/// A threshold line up to this many times the data's maximum widens the y axis to
+/// show it; a higher one is only named.
+const RULE_REACH: f64 = 4.0;
 /// Above this many points a series is drawn as a line only, without a dot per point.
 const MAX_DOTS: usize = 40;
 
@@ -31,7 +34,29 @@ pub struct Series {
     pub name: String,
     /// A CSS colour.
     pub color: &'static str,
+    /// A point whose y is NaN is a gap: the line stops there and starts again after,
+    /// so time without data is never drawn as if it had some.
     pub points: Vec<(f64, f64)>,
+    /// Dashed and thinner, so a series that runs on top of another (sent and received
+    /// when nothing is lost) leaves the one under it visible.
+    pub dashed: bool,
+}
+
+/// A horizontal line at a y value: a threshold's limit on the chart of its metric.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub y: f64,
+    pub label: String,
+}
+
+/// A vertical mark at an x value: a device event (boot, panic, purge, refusal, close).
+#[derive(Debug, Clone)]
+pub struct Marker {
+    pub x: f64,
+    /// A CSS colour, one per kind of event.
+    pub color: &'static str,
+    /// Shown on hover: what happened and when.
+    pub label: String,
 }
 
 /// A shaded x range with a label (a step's span on a timeline).
@@ -54,6 +79,8 @@ pub struct LineChart {
     pub y_tick_unit: f64,
     pub series: Vec<Series>,
     pub bands: Vec<Band>,
+    pub rules: Vec<Rule>,
+    pub markers: Vec<Marker>,
 }
 
 impl LineChart {
@@ -74,6 +101,7 @@ impl LineChart {
             .series
             .iter()
             .flat_map(|s| s.points.iter().copied())
+            .filter(|p| p.1.is_finite())
             .collect();
         if points.is_empty() {
             let _ = write!(
@@ -85,7 +113,15 @@ impl LineChart {
             return svg;
         }
         let x_axis = XAxis::new(self.x_scale, &points, &self.bands);
-        let y_max = points.iter().map(|p| p.1).fold(0.0, f64::max);
+        // A rule near the data counts for the scale, so it is drawn; one far above
+        // (a 100 ms limit over 1 ms of latency) would flatten the data to the axis, so
+        // it is named at the top edge instead.
+        let data_max = points.iter().map(|p| p.1).fold(0.0, f64::max);
+        let (near, far): (Vec<&Rule>, Vec<&Rule>) = self
+            .rules
+            .iter()
+            .partition(|r| data_max <= 0.0 || r.y <= data_max * RULE_REACH);
+        let y_max = near.iter().map(|r| r.y).fold(data_max, f64::max);
         let unit = if self.y_tick_unit > 0.0 {
             self.y_tick_unit
         } else {
@@ -150,34 +186,92 @@ impl LineChart {
             HEIGHT - 8.0,
             escape_markup(&self.x_label)
         );
-        for s in &self.series {
-            let path: Vec<String> = s
-                .points
-                .iter()
-                .map(|&(x, y)| format!("{:.1},{:.1}", px(x), py(y)))
-                .collect();
+        for (i, r) in far.iter().enumerate() {
             let _ = write!(
                 svg,
-                r#"<polyline points="{}" fill="none" stroke="{}" stroke-width="2" stroke-linejoin="round"/>"#,
-                path.join(" "),
-                s.color
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="end" class="rlabel">&#8593; {} (above the chart)</text>"#,
+                WIDTH - RIGHT - 4.0,
+                TOP + 22.0 + 11.0 * i as f64,
+                escape_markup(&r.label)
             );
-            if s.points.len() <= MAX_DOTS {
-                for &(x, y) in &s.points {
-                    let _ = write!(
-                        svg,
-                        r#"<circle cx="{:.1}" cy="{:.1}" r="2.5" fill="{}"><title>{}</title></circle>"#,
-                        px(x),
-                        py(y),
-                        s.color,
-                        escape_markup(&format!(
-                            "{}: {} at {}",
-                            s.name,
-                            (self.y_format)(y),
-                            x_axis.describe(x)
-                        ))
-                    );
+        }
+        for r in &near {
+            let y = py(r.y);
+            let _ = write!(
+                svg,
+                r#"<line x1="{LEFT}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}" class="rule"><title>{l}</title></line><text x="{:.1}" y="{:.1}" text-anchor="end" class="rlabel">{l}</text>"#,
+                WIDTH - RIGHT,
+                WIDTH - RIGHT - 4.0,
+                y - 4.0,
+                l = escape_markup(&r.label)
+            );
+        }
+        for m in &self.markers {
+            let x = px(m.x);
+            let _ = write!(
+                svg,
+                r#"<line x1="{x:.1}" x2="{x:.1}" y1="{TOP}" y2="{:.1}" stroke="{c}" class="marker"><title>{l}</title></line><path d="M{:.1},{:.1} l4,-7 h-8 z" fill="{c}"><title>{l}</title></path>"#,
+                TOP + plot_h,
+                x,
+                TOP,
+                c = m.color,
+                l = escape_markup(&m.label)
+            );
+        }
+        for s in &self.series {
+            let (width, dash) = if s.dashed {
+                ("1.5", r#" stroke-dasharray="5 3""#)
+            } else {
+                ("2.5", "")
+            };
+            // One polyline per run of points between gaps.
+            for run in s.points.split(|p| !p.1.is_finite()) {
+                if run.is_empty() {
+                    continue;
                 }
+                let path: Vec<String> = run
+                    .iter()
+                    .map(|&(x, y)| format!("{:.1},{:.1}", px(x), py(y)))
+                    .collect();
+                let _ = write!(
+                    svg,
+                    r#"<polyline points="{}" fill="none" stroke="{}" stroke-width="{width}"{dash} stroke-linejoin="round"/>"#,
+                    path.join(" "),
+                    s.color
+                );
+            }
+            let finite = s.points.iter().filter(|p| p.1.is_finite()).count();
+            // Dots on short series; a lone point between gaps has no line, so it always
+            // gets its dot.
+            let lone: Vec<(f64, f64)> = s
+                .points
+                .split(|p| !p.1.is_finite())
+                .filter(|run| run.len() == 1)
+                .map(|run| run[0])
+                .collect();
+            let dots: Vec<(f64, f64)> = if finite <= MAX_DOTS {
+                s.points
+                    .iter()
+                    .copied()
+                    .filter(|p| p.1.is_finite())
+                    .collect()
+            } else {
+                lone
+            };
+            for (x, y) in dots {
+                let _ = write!(
+                    svg,
+                    r#"<circle cx="{:.1}" cy="{:.1}" r="2.5" fill="{}"><title>{}</title></circle>"#,
+                    px(x),
+                    py(y),
+                    s.color,
+                    escape_markup(&format!(
+                        "{}: {} at {}",
+                        s.name,
+                        (self.y_format)(y),
+                        x_axis.describe(x)
+                    ))
+                );
             }
         }
         svg.push_str("</svg>");
@@ -375,13 +469,54 @@ mod tests {
                 name: "latency".into(),
                 color: "#c00",
                 points,
+                dashed: false,
             }],
             bands: vec![Band {
                 start: 0.0,
                 end: 5.0,
                 label: "echo".into(),
             }],
+            rules: vec![],
+            markers: vec![],
         }
+    }
+
+    #[test]
+    fn gaps_break_the_line_and_rules_and_markers_are_drawn() {
+        let mut c = chart(
+            XScale::Linear,
+            vec![
+                (0.0, 5.0),
+                (1.0, 6.0),
+                (2.0, f64::NAN),
+                (3.0, 7.0),
+                (4.0, 8.0),
+            ],
+        );
+        c.rules.push(Rule {
+            y: 20.0,
+            label: "echo.latency.p99 < 20us".into(),
+        });
+        c.rules.push(Rule {
+            y: 9_000.0,
+            label: "far".into(),
+        });
+        c.markers.push(Marker {
+            x: 2.5,
+            color: "#000",
+            label: "purge at 2.5 s".into(),
+        });
+        let svg = c.render();
+        assert_eq!(
+            svg.matches("<polyline").count(),
+            2,
+            "one line per run: {svg}"
+        );
+        assert!(svg.contains("class=\"rule\""));
+        assert!(svg.contains("echo.latency.p99 &lt; 20us"));
+        assert!(svg.contains("purge at 2.5 s"));
+        assert!(svg.contains("far (above the chart)"), "{svg}");
+        assert!(!svg.contains("NaN"), "{svg}");
     }
 
     #[test]

@@ -42,6 +42,16 @@ pub enum ScenarioError {
         #[help]
         help: Option<String>,
     },
+    #[error("{file}: {} errors", errors.len())]
+    #[diagnostic(
+        code(wsbench::scenario::invalid),
+        help("each is listed below with its file:line:column")
+    )]
+    Several {
+        file: String,
+        #[related]
+        errors: Vec<ScenarioError>,
+    },
 }
 
 /// Reads and checks a scenario file. The error is boxed: it carries the file's text.
@@ -88,11 +98,20 @@ pub fn parse(path: &Path, text: String) -> Result<LoadedScenario, Box<ScenarioEr
         }
     };
     let step_names = step_names(&scenario.steps);
-    let checks = semantic_errors(&scenario);
-    if let Some((message, needle)) = checks.into_iter().next() {
-        let pos = needle.and_then(|n| locate(&text, &n));
-        return Err(invalid(pos, message, None));
-    }
+    // Every error in the file at once, each at its own line: fixing one at a time and
+    // re-running is slow.
+    let items = step_items(&text);
+    let mut errors: Vec<ScenarioError> = semantic_errors(&scenario)
+        .into_iter()
+        .map(|(message, at)| {
+            let pos = match at {
+                Some(At::Step(i)) => items.get(i).copied(),
+                Some(At::Text(needle)) => locate(&text, &needle),
+                None => None,
+            };
+            *invalid(pos, message, None)
+        })
+        .collect();
     let pairs: Vec<(String, String)> = step_names
         .iter()
         .zip(&scenario.steps)
@@ -104,9 +123,18 @@ pub fn parse(path: &Path, text: String) -> Result<LoadedScenario, Box<ScenarioEr
             Ok(t) => thresholds.push(t),
             Err(message) => {
                 let pos = locate(&text, expr);
-                return Err(invalid(pos, format!("threshold `{expr}`: {message}"), None));
+                errors.push(*invalid(
+                    pos,
+                    format!("threshold `{expr}`: {message}"),
+                    None,
+                ));
             }
         }
+    }
+    match errors.len() {
+        0 => {}
+        1 => return Err(Box::new(errors.remove(0))),
+        _ => return Err(Box::new(ScenarioError::Several { file, errors })),
     }
     Ok(LoadedScenario {
         path: path.to_path_buf(),
@@ -137,6 +165,47 @@ pub fn step_names(steps: &[Step]) -> Vec<String> {
         names.push(name);
     }
     names
+}
+
+/// Where an error points.
+enum At {
+    /// The first occurrence of this text.
+    Text(String),
+    /// The step at this index (0-based) of the `steps:` list.
+    Step(usize),
+}
+
+/// Line, column and byte index of each item of the top-level `steps:` list, in order,
+/// so an error in the third `echo` step points at that step, not the first.
+fn step_items(text: &str) -> Vec<(usize, usize, usize)> {
+    let mut items = Vec::new();
+    let mut in_steps = false;
+    let mut indent: Option<usize> = None;
+    let mut idx = 0;
+    for (n, line) in text.split_inclusive('\n').enumerate() {
+        let start = idx;
+        idx += line.len();
+        let body = line.trim_end();
+        let trimmed = body.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let lead = body.len() - trimmed.len();
+        if lead == 0 && !trimmed.starts_with('-') {
+            in_steps = trimmed.starts_with("steps:");
+            indent = None;
+            continue;
+        }
+        if !in_steps || !trimmed.starts_with('-') {
+            continue;
+        }
+        if *indent.get_or_insert(lead) == lead {
+            let after_dash = trimmed[1..].len() - trimmed[1..].trim_start().len();
+            let col = lead + 1 + after_dash;
+            items.push((n + 1, col + 1, start + col));
+        }
+    }
+    items
 }
 
 /// The line, column and byte index of the first occurrence of `needle`.
@@ -204,30 +273,33 @@ fn help_for(message: &str) -> Option<String> {
     None
 }
 
-/// Checks serde cannot express. Each is (message, text to point at).
-fn semantic_errors(s: &Scenario) -> Vec<(String, Option<String>)> {
+/// Checks serde cannot express. Each is (message, where to point).
+fn semantic_errors(s: &Scenario) -> Vec<(String, Option<At>)> {
     let mut errs = Vec::new();
-    let mut err = |m: String, at: &str| errs.push((m, Some(at.to_string())));
+    let mut err = |m: String, at: At| errs.push((m, Some(at)));
     if s.steps.is_empty() {
-        err("the scenario has no steps".into(), "steps");
+        err("the scenario has no steps".into(), At::Text("steps".into()));
     }
     if let Some(t) = &s.target
         && !(t.starts_with("ws://") || t.starts_with("wss://"))
     {
-        err(format!("target `{t}` must start with ws:// or wss://"), t);
+        err(
+            format!("target `{t}` must start with ws:// or wss://"),
+            At::Text(t.clone()),
+        );
     }
     let names = step_names(&s.steps);
     for (i, n) in names.iter().enumerate() {
         if names[..i].contains(n) {
             err(
                 format!("two steps are named `{n}`; give one another `name:`"),
-                n,
+                At::Step(i),
             );
         }
         if n == "device" || n.contains('.') {
             err(
                 format!("`{n}` cannot be a step name (reserved or has a dot)"),
-                n,
+                At::Step(i),
             );
         }
     }
@@ -240,8 +312,7 @@ fn semantic_errors(s: &Scenario) -> Vec<(String, Option<String>)> {
     }
     for (i, step) in s.steps.iter().enumerate() {
         let k = step.kind();
-        let at = format!("{k}:");
-        let mut bad = |what: &str| err(format!("step {} (`{k}`): {what}", i + 1), &at);
+        let mut bad = |what: &str| err(format!("step {} (`{k}`): {what}", i + 1), At::Step(i));
         let zero = |d: &Dur| d.0.is_zero();
         match step {
             Step::Connect(c) => {
@@ -442,5 +513,28 @@ mod tests {
         assert!(e.contains("two steps are named `wait`"), "{e}");
         let e = message("name: x\ntarget: http://x\nsteps:\n  - wait: { duration: 1s }\n");
         assert!(e.contains("must start with ws:// or wss://"), "{e}");
+    }
+
+    #[test]
+    fn a_later_steps_error_points_at_that_step() {
+        let yaml = "name: x\nsteps:\n  - echo: { rate: 5, duration: 1s }\n  # a comment\n  - ping: {}\n  -   echo:\n          rate: 0\n          duration: 1s\n";
+        let e = message(yaml);
+        assert!(e.starts_with("t.yaml:6:7: step 3 (`echo`)"), "{e}");
+    }
+
+    #[test]
+    fn every_error_in_a_file_is_reported() {
+        let yaml = "name: x\nsteps:\n  - echo: { rate: 0, duration: 1s }\n  - ping: { count: 0 }\nthresholds: [\"echo.nope == 0\"]\n";
+        let Err(e) = parse_str(yaml) else {
+            panic!("accepted")
+        };
+        let ScenarioError::Several { errors, .. } = *e else {
+            panic!("one error only: {e}")
+        };
+        let all: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(all.len(), 3, "{all:?}");
+        assert!(all[0].starts_with("t.yaml:3:5: step 1 (`echo`)"), "{all:?}");
+        assert!(all[1].starts_with("t.yaml:4:5: step 2 (`ping`)"), "{all:?}");
+        assert!(all[2].contains("threshold `echo.nope == 0`"), "{all:?}");
     }
 }

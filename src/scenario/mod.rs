@@ -36,29 +36,32 @@ pub fn main(cmd: ScenarioCommand) -> CommandResult {
     match cmd {
         ScenarioCommand::Schema => {
             let schema = schemars::schema_for!(model::Scenario);
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&schema)
-                    .map_err(|e| Failure::unrunnable(miette::miette!("{e}")))?
-            );
+            let text = serde_json::to_string_pretty(&schema).map_err(|e| {
+                Failure::unrunnable(miette::miette!(
+                    code = "wsbench::scenario::schema",
+                    help = "this is a bug in wsbench: please report it",
+                    "cannot render the scenario JSON Schema: {e}"
+                ))
+            })?;
+            crate::terminal::out_line(&text);
             Ok(Outcome::Success)
         }
         ScenarioCommand::Check { files } => {
             let mut first_err = None;
             for f in &files {
                 match load(f) {
-                    Ok(s) => println!(
+                    Ok(s) => crate::terminal::out_line(&format!(
                         "{}: ok ({} steps, {} thresholds)",
                         f.display(),
                         s.scenario.steps.len(),
                         s.thresholds.len()
-                    ),
+                    )),
                     Err(e) => {
                         let report = miette::Report::new(*e);
                         if first_err.is_none() {
                             first_err = Some(report);
                         } else {
-                            eprintln!("{report:?}");
+                            crate::terminal::err_line(&format!("{report:?}"));
                         }
                     }
                 }
