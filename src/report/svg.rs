@@ -442,14 +442,18 @@ pub fn capacity_chart(step: &str, rungs: &[crate::report::model::CapacityRung]) 
                 name: "p50".into(),
                 color: "#4c78a8",
                 points: line(|r| r.latency_p50_us),
+                dashed: false,
             },
             Series {
                 name: "p99".into(),
                 color: "#e45756",
                 points: line(|r| r.latency_p99_us),
+                dashed: false,
             },
         ],
         bands,
+        rules: Vec::new(),
+        markers: Vec::new(),
     }
     .render()
 }

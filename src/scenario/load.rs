@@ -307,7 +307,7 @@ fn semantic_errors(s: &Scenario) -> Vec<(String, Option<At>)> {
         if let Some(problem) =
             crate::console::profile::check_user_pattern(&pattern.name, &pattern.regex)
         {
-            err(problem, &pattern.regex);
+            err(problem, At::Text(pattern.regex.clone()));
         }
     }
     for (i, step) in s.steps.iter().enumerate() {
