@@ -129,6 +129,7 @@ pub fn main(args: MonitorArgs) -> CommandResult {
         panics: 0,
         warnings: 0,
         errors: 0,
+        closed: false,
     };
     let mut parser = ConsoleParser::new(user, symbols);
     let mut events = Vec::new();
@@ -141,14 +142,15 @@ pub fn main(args: MonitorArgs) -> CommandResult {
             break;
         }
         match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(ReaderItem::Line(raw)) => {
-                if !view.json {
-                    let clean = text::clean(&raw.bytes);
-                    let _ =
-                        view.style
-                            .line(&mut view.out, &clean.text, clean.host_stamp.as_deref());
+            Ok(ReaderItem::Lines(lines)) => {
+                for raw in &lines {
+                    if !view.json {
+                        let clean = text::clean(&raw.bytes);
+                        view.line(&clean.text, clean.host_stamp.as_deref());
+                    }
+                    parser.feed(raw, &mut events);
+                    view.show(&mut events);
                 }
-                parser.feed(&raw, &mut events);
                 last_line = Instant::now();
                 idle_flushed = false;
             }
@@ -180,7 +182,9 @@ pub fn main(args: MonitorArgs) -> CommandResult {
             }
         }
         view.show(&mut events);
-        if view.broken_pipe() {
+        view.flush_live();
+        if view.closed {
+            // Stdout went away (`| head`): nobody reads on, so stop quietly.
             return Ok(Outcome::Success);
         }
     }
@@ -229,6 +233,8 @@ struct View<W: Write> {
     panics: u64,
     warnings: u64,
     errors: u64,
+    /// Writing to stdout failed.
+    closed: bool,
 }
 
 impl<W: Write> View<W> {
@@ -241,22 +247,27 @@ impl<W: Write> View<W> {
                 EventDetail::Error { .. } => self.errors += 1,
                 _ => {}
             }
-            let _ = if self.json {
+            let written = if self.json {
                 serde_json::to_writer(&mut self.out, &e.to_json(self.live))
                     .map_err(std::io::Error::from)
                     .and_then(|()| self.out.write_all(b"\n"))
             } else {
                 self.style.event(&mut self.out, &e, self.boots)
             };
-        }
-        if self.live {
-            let _ = self.out.flush();
+            self.closed |= written.is_err();
         }
     }
 
-    /// Stdout closed (`| head`): stop quietly.
-    fn broken_pipe(&mut self) -> bool {
-        false
+    fn line(&mut self, text: &str, stamp: Option<&str>) {
+        if self.style.line(&mut self.out, text, stamp).is_err() {
+            self.closed = true;
+        }
+    }
+
+    fn flush_live(&mut self) {
+        if self.live && self.out.flush().is_err() {
+            self.closed = true;
+        }
     }
 }
 
