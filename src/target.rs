@@ -9,11 +9,9 @@ use thiserror::Error;
 use crate::client::Endpoint;
 use crate::client::tls::{Trust, client_config};
 use crate::report::model::TargetKind;
-use crate::sim::{SimBoard, SimOptions};
-
-/// USB vendor ids of the bridges ESP32 boards carry: Espressif's own USB-Serial-JTAG,
-/// Silicon Labs CP210x, WCH CH340/CH343.
-const BOARD_VIDS: &[(u16, &str)] = &[(0x303A, "Espressif"), (0x10C4, "CP210x"), (0x1A86, "CH340")];
+use crate::serial::BoardPort;
+use crate::sim::SimOptions;
+use crate::sim_runtime::SimOnOwnRuntime;
 
 #[derive(Debug, Error, Diagnostic)]
 pub enum TargetError {
@@ -58,8 +56,8 @@ pub struct Target {
     pub wss: Option<Endpoint>,
     pub trust: Trust,
     pub selected_because: String,
-    /// Kept alive for the run; its console feeds the recorder.
-    pub sim: Option<SimBoard>,
+    /// Kept alive for the run, on its own runtime; its console feeds the recorder.
+    pub sim: Option<SimOnOwnRuntime>,
 }
 
 impl Target {
@@ -107,16 +105,13 @@ pub fn endpoint(url: &str, trust: &Trust) -> Result<Endpoint, TargetError> {
     })
 }
 
-/// A serial port that looks like an ESP32 board, for the message only.
-pub fn board_on_usb() -> Option<String> {
-    let ports = serialport::available_ports().ok()?;
-    ports.into_iter().find_map(|p| match p.port_type {
-        serialport::SerialPortType::UsbPort(usb) => BOARD_VIDS
-            .iter()
-            .find(|(vid, _)| *vid == usb.vid)
-            .map(|(_, name)| format!("{} ({name} {:04x}:{:04x})", p.port_name, usb.vid, usb.pid)),
-        _ => None,
-    })
+/// The first listed serial port that looks like an ESP32 board (its adapter is one boards
+/// carry), if any.
+pub fn board_on_usb() -> Option<BoardPort> {
+    crate::serial::list()
+        .ok()?
+        .into_iter()
+        .find(|p| p.adapter.is_likely_esp())
 }
 
 /// Resolves the request; starts the simulated board when that is the target.
@@ -155,7 +150,7 @@ pub async fn resolve(req: TargetRequest) -> Result<Target, TargetError> {
             }
         }
     };
-    let board = SimBoard::start(req.sim_options.clone())
+    let board = SimOnOwnRuntime::start(req.sim_options.clone())
         .await
         .map_err(|e| TargetError::Sim(e.to_string()))?;
     let ws = endpoint(&board.ws_url(), &trust)?;

@@ -2,14 +2,14 @@
 //! highlighted, or as JSON lines for scripts and CI. Composes the console parts; does
 //! no parsing of its own.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
 use super::error::ConsoleError;
 use super::event::{ConsoleEvent, EventDetail};
@@ -21,14 +21,6 @@ use super::render::Style;
 use super::symbols::{ElfSymbols, SymbolTable, Symbolizer};
 use super::text;
 use crate::exit::{CommandResult, Failure, Outcome};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ColorChoice {
-    /// Colour when stdout is a terminal and NO_COLOR is not set.
-    Auto,
-    Always,
-    Never,
-}
 
 #[derive(Debug, Args)]
 pub struct MonitorArgs {
@@ -45,9 +37,6 @@ pub struct MonitorArgs {
     /// Print one JSON object per event (docs/console-events.md) instead of the console.
     #[arg(long)]
     pub json: bool,
-    /// Colour the console output.
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
-    pub color: ColorChoice,
     /// Reset the board into its app first (RTS/DTR); a port without those lines is
     /// read without a reset.
     #[arg(long)]
@@ -112,14 +101,8 @@ pub fn main(args: MonitorArgs) -> CommandResult {
         (reader::spawn(source, stop.clone()), true)
     };
 
-    let color = match args.color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            std::io::stdout().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        }
-    };
+    // The global `--color` (and NO_COLOR), judged against stdout, where the console goes.
+    let color = crate::terminal::stdout_color();
     let mut view = View {
         json: args.json,
         live,

@@ -40,13 +40,24 @@ pub fn distribution(h: &Histogram<u64>) -> Distribution {
         p999_us: h.value_at_quantile(0.999),
         max_us: h.max(),
         percentile_curve: curve,
+        hdr_v2_base64: serialized(h),
     }
+}
+
+/// `h` in HdrHistogram's V2 serialized form (uncompressed), base64 (standard alphabet).
+fn serialized(h: &Histogram<u64>) -> Option<String> {
+    use base64::Engine as _;
+    use hdrhistogram::serialization::{Serializer as _, V2Serializer};
+    let mut bytes = Vec::new();
+    V2Serializer::new().serialize(h, &mut bytes).ok()?;
+    Some(base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
 impl Recorder {
     /// Everything recorded so far, as report parts. Steps never finished are
     /// `interrupted` and their duration runs to `now`.
     pub fn summarize(&self) -> StepSummary {
+        self.collect(true);
         let now = self.elapsed();
         let st = self.lock();
         StepSummary {
@@ -76,8 +87,8 @@ fn step_report(s: &super::StepRecord, now: Duration) -> StepReport {
             .map(|(k, v)| {
                 let unit = units
                     .iter()
-                    .find(|(m, _)| m == k)
-                    .map_or("count", |(_, c)| c.unit());
+                    .find(|(m, _, _)| m == k)
+                    .map_or("count", |(_, c, _)| c.unit());
                 (
                     k.clone(),
                     Metric {
@@ -95,6 +106,7 @@ fn step_report(s: &super::StepRecord, now: Duration) -> StepReport {
         failures: s.failures.clone(),
         notes: notes(s),
         errors: s.errors.clone(),
+        rungs: s.rungs.clone(),
     }
 }
 
@@ -113,27 +125,19 @@ fn notes(s: &super::StepRecord) -> Vec<String> {
 
 fn timeline(st: &State, now: Duration) -> Vec<TimelineSecond> {
     let total = now.as_secs() as usize + 1;
-    let mut connections = 0;
     (0..total.max(st.seconds.len()))
         .map(|i| match st.seconds.get(i) {
-            Some(s) => {
-                connections = if s.connects + s.disconnects > 0 || s.connections > 0 {
-                    s.connections
-                } else {
-                    connections
-                };
-                TimelineSecond {
-                    second: i as u32,
-                    messages_sent: s.sent,
-                    messages_received: s.received,
-                    connections,
-                    connects: s.connects,
-                    disconnects: s.disconnects,
-                    errors: s.errors,
-                    latency_p99_us: s.latency.as_ref().map(|h| h.value_at_quantile(0.99)),
-                    heap_free_bytes: s.heap,
-                }
-            }
+            Some(s) => TimelineSecond {
+                second: i as u32,
+                messages_sent: s.sent,
+                messages_received: s.received,
+                connections: s.connections,
+                connects: s.connects,
+                disconnects: s.disconnects,
+                errors: s.errors,
+                latency_p99_us: s.p99(),
+                heap_free_bytes: s.heap,
+            },
             None => TimelineSecond {
                 second: i as u32,
                 connections: st.open_connections,
@@ -169,5 +173,27 @@ pub fn device_metric(report: &DeviceReport, name: &str) -> Option<f64> {
         "refusals" => Some(count("refuse")),
         "events" => Some(report.events.len() as f64),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serialized_histogram_reads_back_exactly() {
+        use base64::Engine as _;
+        let mut h = super::super::new_hist();
+        for us in [3, 70, 70, 1_500, 250_000] {
+            h.record(us).unwrap();
+        }
+        let text = distribution(&h).hdr_v2_base64.unwrap();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .unwrap();
+        let back: Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .unwrap();
+        assert_eq!(back, h);
     }
 }

@@ -1,12 +1,21 @@
 //! The one recorder of a run: steps and the device console feed it samples, counters
 //! and events on one clock; the report is built from it at the end (or at interruption).
 //!
-//! A small lock guards it: every sample is a few counter bumps and one histogram
-//! insert, far cheaper than the network work that produced it.
+//! The hot path (each message's counters and timing samples) goes into per-thread
+//! shards (`shard.rs`): no lock shared by all clients, no allocation per sample. The
+//! aggregator moves the shards' figures into the run's state once a second, for the
+//! progress display and for the report. Rare events (connects, errors, device lines)
+//! take the state's lock directly.
+//!
+//! Memory stays bounded on long runs: a second of the timeline keeps a full histogram
+//! only while it is recent (shards may still hand samples in); after that it keeps its
+//! p99 and counters, some tens of bytes.
 
 mod build;
+mod shard;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -14,14 +23,25 @@ use hdrhistogram::Histogram;
 
 use crate::report::model::{DeviceEvent, StepStatus};
 use crate::scenario::metrics;
+use shard::{SHARDS, Shard, ShardSecond, my_shard};
 
-pub use build::{StepSummary, device_metric};
+pub use build::{StepSummary, device_metric, distribution};
 
 /// Highest value a histogram holds: 10 minutes in µs; larger samples are clamped.
 const HIST_MAX_US: u64 = 600_000_000;
 
-fn new_hist() -> Histogram<u64> {
+/// Seconds of the timeline that keep their full latency histogram: shards hand a
+/// second in when they first record in the next one, so older seconds are complete.
+const OPEN_SECONDS: u64 = 2;
+
+/// An empty histogram with the bounds every distribution of a run uses.
+pub fn new_hist() -> Histogram<u64> {
     Histogram::new_with_bounds(1, HIST_MAX_US, 3).expect("static histogram bounds are valid")
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves counters that are still meaningful.
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[derive(Clone)]
@@ -32,12 +52,18 @@ pub struct Recorder {
 struct Inner {
     start: Instant,
     state: Mutex<State>,
+    /// Locked before `state` whenever both are held.
+    shards: Box<[Mutex<Shard>]>,
+    /// Seconds before this one are sealed (or being sealed).
+    sealing_from: AtomicU64,
 }
 
 #[derive(Default)]
 struct State {
     steps: Vec<StepRecord>,
     seconds: Vec<Second>,
+    /// Seconds before this index keep only their summary figures.
+    sealed: usize,
     open_connections: u64,
     device: DeviceState,
 }
@@ -49,9 +75,23 @@ struct Second {
     connects: u64,
     disconnects: u64,
     errors: u64,
+    /// Open connections at the end of this second (carried over seconds without events).
     connections: u64,
-    latency: Option<Histogram<u64>>,
+    /// While the second is open: every latency sample in it.
+    latency: Option<Box<Histogram<u64>>>,
+    /// Once sealed: the p99 of those samples.
+    latency_p99: Option<u64>,
     heap: Option<u64>,
+}
+
+impl Second {
+    fn p99(&self) -> Option<u64> {
+        self.latency
+            .as_ref()
+            .filter(|h| !h.is_empty())
+            .map(|h| h.value_at_quantile(0.99))
+            .or(self.latency_p99)
+    }
 }
 
 struct StepRecord {
@@ -66,6 +106,7 @@ struct StepRecord {
     failures: BTreeMap<String, u64>,
     notes: Vec<String>,
     errors: Vec<String>,
+    rungs: Vec<crate::report::model::CapacityRung>,
     sent: u64,
     received: u64,
     connections: u64,
@@ -116,6 +157,8 @@ impl Recorder {
             inner: Arc::new(Inner {
                 start: Instant::now(),
                 state: Mutex::new(State::default()),
+                shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+                sealing_from: AtomicU64::new(0),
             }),
         }
     }
@@ -125,25 +168,128 @@ impl Recorder {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock leaves counters that are still meaningful.
-        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.inner.state)
     }
 
+    /// The timeline's second at `at`; seconds it adds hold the gauge as it stands.
     fn second(state: &mut State, at: Duration) -> &mut Second {
-        let s = at.as_secs() as usize;
+        Self::second_no(state, at.as_secs())
+    }
+
+    fn second_no(state: &mut State, s: u64) -> &mut Second {
+        let s = s as usize;
         if state.seconds.len() <= s {
             let open = state.open_connections;
-            state.seconds.resize_with(s + 1, Second::default);
-            for sec in state
-                .seconds
-                .iter_mut()
-                .rev()
-                .take_while(|x| x.connections == 0)
-            {
-                sec.connections = open;
-            }
+            state.seconds.resize_with(s + 1, || Second {
+                connections: open,
+                ..Second::default()
+            });
         }
         &mut state.seconds[s]
+    }
+
+    /// Adds a shard's second to the timeline.
+    fn merge_second(state: &mut State, from: ShardSecond) {
+        let sealed = (from.at as usize) < state.sealed;
+        let sec = Self::second_no(state, from.at);
+        sec.sent += from.sent;
+        sec.received += from.received;
+        if let Some(h) = from.latency {
+            match &mut sec.latency {
+                Some(x) => {
+                    let _ = x.add(&*h);
+                }
+                None if sealed => {
+                    // Not reached by design (seconds are sealed only after every shard
+                    // handed them in); if it were, the p99 kept is an upper bound.
+                    let p = h.value_at_quantile(0.99);
+                    sec.latency_p99 = Some(sec.latency_p99.map_or(p, |q| q.max(p)));
+                }
+                None => sec.latency = Some(h),
+            }
+        }
+    }
+
+    /// Moves what `shard` holds into the state. Seconds before `older_than` only (the
+    /// running second stays in the shard), or all with `None`.
+    fn drain_shard(&self, shard: &mut Shard, state: &mut State, older_than: Option<u64>) {
+        let running = state.steps.len().saturating_sub(1);
+        for (step, dist, h) in shard.hists.iter_mut() {
+            if h.is_empty() {
+                continue;
+            }
+            if let Some(rec) = state.steps.get_mut(*step) {
+                match rec.hists.get_mut(*dist) {
+                    Some(x) => {
+                        let _ = x.add(&*h);
+                    }
+                    None => {
+                        rec.hists.insert((*dist).to_string(), h.clone());
+                    }
+                }
+            }
+            h.reset();
+        }
+        // Keep only the running step's histograms, for their next samples.
+        shard.hists.retain(|(step, _, _)| *step == running);
+        for (step, sent, received) in shard.counts.drain(..) {
+            if let Some(rec) = state.steps.get_mut(step) {
+                rec.sent += sent;
+                rec.received += received;
+            }
+        }
+        let take = match (&shard.second, older_than) {
+            (Some(_), None) => true,
+            (Some(s), Some(limit)) => s.at < limit,
+            (None, _) => false,
+        };
+        if take && let Some(sec) = shard.second.take() {
+            Self::merge_second(state, sec);
+        }
+    }
+
+    /// Moves every shard's figures into the state (the running second's too when `all`).
+    fn collect(&self, all: bool) {
+        let now = self.elapsed().as_secs();
+        for shard in self.inner.shards.iter() {
+            let mut sh = lock(shard);
+            let mut st = self.lock();
+            self.drain_shard(&mut sh, &mut st, (!all).then_some(now));
+        }
+    }
+
+    /// Seals the seconds older than [`OPEN_SECONDS`], at most once per second of the run.
+    fn maybe_seal(&self, now: u64) {
+        let upto = now.saturating_sub(OPEN_SECONDS);
+        let from = self.inner.sealing_from.load(Ordering::Relaxed);
+        if upto <= from
+            || self
+                .inner
+                .sealing_from
+                .compare_exchange(from, upto, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        // Seconds a shard still holds are handed in first, so sealed seconds are whole.
+        for shard in self.inner.shards.iter() {
+            let mut sh = lock(shard);
+            if sh.second.as_ref().is_some_and(|s| s.at < upto) {
+                let mut st = self.lock();
+                if let Some(sec) = sh.second.take() {
+                    Self::merge_second(&mut st, sec);
+                }
+            }
+        }
+        let mut st = self.lock();
+        let end = (upto as usize).min(st.seconds.len());
+        let begin = st.sealed.min(end);
+        for sec in &mut st.seconds[begin..end] {
+            if let Some(h) = sec.latency.take() {
+                sec.latency_p99 = (!h.is_empty()).then(|| h.value_at_quantile(0.99));
+            }
+        }
+        st.sealed = st.sealed.max(end);
     }
 
     /// Starts recording a step; its samples go through the returned handle.
@@ -161,6 +307,7 @@ impl Recorder {
             failures: BTreeMap::new(),
             notes: Vec::new(),
             errors: Vec::new(),
+            rungs: Vec::new(),
             sent: 0,
             received: 0,
             connections: 0,
@@ -211,6 +358,7 @@ impl Recorder {
     }
 
     pub fn live(&self, step: &StepRec) -> Live {
+        self.collect(false);
         let st = self.lock();
         let s = &st.steps[step.idx];
         let p99 = s
@@ -252,33 +400,51 @@ impl StepRec {
         f(&mut st, at)
     }
 
+    /// Runs `f` on this thread's shard, with the running second ready in it.
+    fn on_shard(&self, f: impl FnOnce(&mut Shard, usize)) {
+        let inner = &self.rec.inner;
+        let mut sh = lock(&inner.shards[my_shard()]);
+        let now = self.rec.elapsed().as_secs();
+        let (_, rolled) = sh.second_at(now);
+        f(&mut sh, self.idx);
+        if let Some(old) = rolled {
+            Recorder::merge_second(&mut self.rec.lock(), old);
+            drop(sh);
+            self.rec.maybe_seal(now);
+        }
+    }
+
     pub fn sent(&self, n: u64) {
-        self.with(|st, at| {
-            st.steps[self.idx].sent += n;
-            Recorder::second(st, at).sent += n;
+        self.on_shard(|sh, step| {
+            sh.counts(step).1 += n;
+            if let Some(sec) = sh.second.as_mut() {
+                sec.sent += n;
+            }
         })
     }
 
     pub fn received(&self, n: u64) {
-        self.with(|st, at| {
-            st.steps[self.idx].received += n;
-            Recorder::second(st, at).received += n;
+        self.on_shard(|sh, step| {
+            sh.counts(step).2 += n;
+            if let Some(sec) = sh.second.as_mut() {
+                sec.received += n;
+            }
         })
     }
 
-    /// One timing sample into distribution `dist`; `latency` also feeds the timeline's p99.
-    pub fn sample(&self, dist: &str, d: Duration) {
+    /// One timing sample into distribution `dist`; `latency` and `rtt` also feed the
+    /// timeline's per-second p99.
+    pub fn sample(&self, dist: &'static str, d: Duration) {
         let us = (d.as_micros() as u64).clamp(1, HIST_MAX_US);
-        self.with(|st, at| {
-            let step = &mut st.steps[self.idx];
-            let _ = step
-                .hists
-                .entry(dist.to_string())
-                .or_insert_with(new_hist)
-                .record(us);
-            if dist == "latency" || dist == "rtt" {
-                let sec = Recorder::second(st, at);
-                let _ = sec.latency.get_or_insert_with(new_hist).record(us);
+        self.on_shard(|sh, step| {
+            let _ = sh.hist(step, dist).record(us);
+            if (dist == "latency" || dist == "rtt")
+                && let Some(sec) = sh.second.as_mut()
+            {
+                let _ = sec
+                    .latency
+                    .get_or_insert_with(|| Box::new(new_hist()))
+                    .record(us);
             }
         })
     }
@@ -290,7 +456,7 @@ impl StepRec {
             debug_assert!(
                 metrics::step_metrics(&step.kind)
                     .iter()
-                    .any(|(m, _)| *m == metric),
+                    .any(|(m, _, _)| *m == metric),
                 "{metric} is not a documented metric of {}",
                 step.kind
             );
@@ -309,12 +475,20 @@ impl StepRec {
 
     pub fn failure(&self, cause: &str) {
         self.with(|st, at| {
-            *st.steps[self.idx]
-                .failures
-                .entry(cause.to_string())
-                .or_insert(0) += 1;
+            let failures = &mut st.steps[self.idx].failures;
+            match failures.get_mut(cause) {
+                Some(n) => *n += 1,
+                None => {
+                    failures.insert(cause.to_string(), 1);
+                }
+            }
             Recorder::second(st, at).errors += 1;
         })
+    }
+
+    /// One rung of a `capacity` step.
+    pub fn rung(&self, rung: crate::report::model::CapacityRung) {
+        self.with(|st, _| st.steps[self.idx].rungs.push(rung))
     }
 
     pub fn note(&self, text: impl Into<String>) {
@@ -335,6 +509,8 @@ impl StepRec {
 
     pub fn connected(&self) {
         self.with(|st, at| {
+            // The second first: seconds it adds carry the gauge from before this event.
+            Recorder::second(st, at);
             st.open_connections += 1;
             st.steps[self.idx].connections += 1;
             let open = st.open_connections;
@@ -346,6 +522,7 @@ impl StepRec {
 
     pub fn disconnected(&self) {
         self.with(|st, at| {
+            Recorder::second(st, at);
             st.open_connections = st.open_connections.saturating_sub(1);
             let open = st.open_connections;
             let sec = Recorder::second(st, at);

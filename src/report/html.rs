@@ -431,6 +431,9 @@ fn step(h: &mut String, s: &StepReport) {
         }
         h.push_str("</div>");
     }
+    if !s.rungs.is_empty() {
+        h.push_str(&super::svg::capacity_chart(&s.name, &s.rungs));
+    }
     if !s.failures.is_empty() {
         h.push_str(
             "<table class=\"narrow\"><tr><th>Failure cause</th><th class=\"num\">Count</th></tr>",

@@ -29,6 +29,11 @@ pub struct Report {
     /// False when the run was interrupted (Ctrl-C, target lost, device reboot): the
     /// figures cover only what was measured before `interruption`.
     pub complete: bool,
+    /// False when the run could not start at all (target refused, unresolvable, TLS
+    /// failure, HTTP error on the upgrade): no step ran and `interruption` says why.
+    /// Absent in reports written before this field existed, which all started.
+    #[serde(default = "started_by_default")]
+    pub started: bool,
     pub interruption: Option<String>,
     pub verdict: Verdict,
     pub steps: Vec<StepReport>,
@@ -38,6 +43,10 @@ pub struct Report {
     pub thresholds: Vec<ThresholdResult>,
     /// Run-level errors (a step's own errors live in its `StepReport`).
     pub errors: Vec<String>,
+}
+
+fn started_by_default() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -125,6 +134,28 @@ pub struct StepReport {
     /// Human-readable findings ("limit found: 7, extra clients: oldest purged").
     pub notes: Vec<String>,
     pub errors: Vec<String>,
+    /// A `capacity` step's rungs, in the order they ran (absent for other kinds).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rungs: Vec<CapacityRung>,
+}
+
+/// One rate a `capacity` step tried, and what it measured there.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CapacityRung {
+    /// Offered rate, messages per second over all clients.
+    pub rate: f64,
+    pub planned: u64,
+    pub sent: u64,
+    pub received: u64,
+    /// As `echo.loss`: planned messages whose echo did not come back in time.
+    pub loss: f64,
+    /// Echoes per second over the rung's sending window.
+    pub throughput: f64,
+    pub latency_p50_us: u64,
+    pub latency_p99_us: u64,
+    pub latency_max_us: u64,
+    /// The `until` conditions that held on this rung (empty: the target sustained it).
+    pub broke: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -148,6 +179,11 @@ pub struct Distribution {
     /// (percentile, value_us) points for a percentile chart, percentiles from 0 to 100
     /// on a log scale of 1/(1-p) (HdrHistogram's iter_quantiles).
     pub percentile_curve: Vec<(f64, u64)>,
+    /// The whole histogram in HdrHistogram's V2 serialized form, base64: reports from
+    /// several runs or boards can be merged exactly. Absent in reports written before
+    /// it was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hdr_v2_base64: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

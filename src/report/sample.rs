@@ -39,6 +39,7 @@ pub fn distribution(p50_us: u64, count: u64) -> Distribution {
         p999_us: value_at(99.9),
         max_us: value_at(100.0) * 2,
         percentile_curve: curve_points.iter().map(|&p| (p, value_at(p))).collect(),
+        hdr_v2_base64: None,
     }
 }
 
@@ -70,6 +71,7 @@ fn step(name: &str, started_ms: u64, duration_ms: u64) -> StepReport {
         failures: BTreeMap::new(),
         notes: vec![],
         errors: vec![],
+        rungs: vec![],
     }
 }
 
@@ -191,6 +193,7 @@ pub fn sample_report() -> Report {
             sha256: "9f2c".repeat(16),
         },
         complete: true,
+        started: true,
         interruption: None,
         verdict: Verdict::Fail,
         steps: vec![connect, echo, fanout, exhaust],

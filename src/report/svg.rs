@@ -308,6 +308,58 @@ fn nice_ticks(max: f64) -> (f64, Vec<f64>) {
     (count as f64 * step, ticks)
 }
 
+/// A `capacity` step's rungs as latency (p50, p99) against the offered rate, the rates
+/// between the highest sustained and the lowest that broke shaded as the knee.
+pub fn capacity_chart(step: &str, rungs: &[crate::report::model::CapacityRung]) -> String {
+    let mut by_rate: Vec<_> = rungs.iter().collect();
+    by_rate.sort_by(|a, b| a.rate.total_cmp(&b.rate));
+    let line = |f: fn(&crate::report::model::CapacityRung) -> u64| -> Vec<(f64, f64)> {
+        by_rate.iter().map(|r| (r.rate, f(r) as f64)).collect()
+    };
+    let held = by_rate
+        .iter()
+        .filter(|r| r.broke.is_empty())
+        .map(|r| r.rate)
+        .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))));
+    let broke = by_rate
+        .iter()
+        .filter(|r| !r.broke.is_empty())
+        .map(|r| r.rate)
+        .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.min(r))));
+    let bands = match (held, broke) {
+        (Some(h), Some(b)) if b > h => vec![Band {
+            start: h,
+            end: b,
+            label: "knee".into(),
+        }],
+        _ => vec![],
+    };
+    LineChart {
+        title: format!(
+            "{step}: echo latency by offered rate ({} rungs)",
+            rungs.len()
+        ),
+        x_label: "offered rate (msg/s, all clients)".to_string(),
+        x_scale: XScale::Linear,
+        y_format: super::format::duration_us,
+        y_tick_unit: 1.0,
+        series: vec![
+            Series {
+                name: "p50".into(),
+                color: "#4c78a8",
+                points: line(|r| r.latency_p50_us),
+            },
+            Series {
+                name: "p99".into(),
+                color: "#e45756",
+                points: line(|r| r.latency_p99_us),
+            },
+        ],
+        bands,
+    }
+    .render()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -288,6 +288,40 @@ fn semantic_errors(s: &Scenario) -> Vec<(String, Option<String>)> {
                     ));
                 }
             }
+            Step::Capacity(c) => {
+                if c.clients == 0 {
+                    bad("`clients` must be at least 1");
+                }
+                if !(c.from > 0.0 && c.from.is_finite() && c.to.is_finite() && c.to >= c.from) {
+                    bad("`from` must be above 0 and `to` at least `from` (messages per second)");
+                }
+                if c.size < super::ECHO_MIN_SIZE || c.size > super::ECHO_MAX_SIZE {
+                    bad(&format!(
+                        "`size` must be {}..={} bytes",
+                        super::ECHO_MIN_SIZE,
+                        super::ECHO_MAX_SIZE
+                    ));
+                }
+                if zero(&c.rung) || zero(&c.timeout) {
+                    bad("`rung` and `timeout` must be above 0");
+                }
+                if c.to * c.rung.0.as_secs_f64() > super::ECHO_MAX_MESSAGES as f64 {
+                    bad(&format!(
+                        "`to` × `rung` plans more than {} messages in one rung: lower `to` or `rung`",
+                        super::ECHO_MAX_MESSAGES
+                    ));
+                }
+                if c.until.is_empty() {
+                    bad(
+                        "`until` needs at least one condition, e.g. [\"latency.p99 > 50ms\", \"loss > 0\"]",
+                    );
+                }
+                for cond in &c.until {
+                    if let Err(why) = crate::steps::capacity_condition(cond) {
+                        bad(&format!("`until: {cond}`: {why}"));
+                    }
+                }
+            }
             Step::Fanout(f) => {
                 if f.count == 0 {
                     bad("`count` must be at least 1");

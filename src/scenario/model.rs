@@ -91,6 +91,7 @@ pub struct SimSettings {
 pub enum Step {
     Connect(ConnectStep),
     Echo(EchoStep),
+    Capacity(CapacityStep),
     Fanout(FanoutStep),
     Tls(TlsStep),
     Exhaust(ExhaustStep),
@@ -107,6 +108,7 @@ impl Step {
         match self {
             Step::Connect(_) => "connect",
             Step::Echo(_) => "echo",
+            Step::Capacity(_) => "capacity",
             Step::Fanout(_) => "fanout",
             Step::Tls(_) => "tls",
             Step::Exhaust(_) => "exhaust",
@@ -124,6 +126,7 @@ impl Step {
         match self {
             Step::Connect(s) => s.name.as_deref(),
             Step::Echo(s) => s.name.as_deref(),
+            Step::Capacity(s) => s.name.as_deref(),
             Step::Fanout(s) => s.name.as_deref(),
             Step::Tls(s) => s.name.as_deref(),
             Step::Exhaust(s) => s.name.as_deref(),
@@ -261,9 +264,56 @@ pub struct EchoStep {
     /// An echo later than this counts as late (it still counts in the latency).
     #[serde(default = "d_late")]
     pub late_after: Dur,
-    /// An echo not back this long after its send time is lost.
+    /// An echo not back this long after its send time is lost; a message that could not
+    /// be sent within it is unsent.
     #[serde(default = "d_2s")]
     pub timeout: Dur,
+    /// Whether messages planned but never sent count against `loss` (they do unless
+    /// set to false; `unsent` is reported either way).
+    #[serde(default = "d_true")]
+    pub unsent_is_loss: bool,
+}
+/// Capacity search: open-loop echo rungs at rising rates (then bisected) over clients
+/// of its own, to find the highest rate the target sustains while none of `until` holds.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CapacityStep {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Connections the load is spread over (opened by the step, closed at its end).
+    #[serde(default = "d_one")]
+    pub clients: u32,
+    /// First rung's rate, messages per second over all clients.
+    pub from: f64,
+    /// Highest rate tried.
+    pub to: f64,
+    /// Conditions that end the search when one holds on a rung, written like thresholds
+    /// on an echo step without its name: `latency.p99 > 50ms`, `loss > 0`.
+    pub until: Vec<String>,
+    /// How long each rung sends.
+    #[serde(default = "d_rung")]
+    pub rung: Dur,
+    /// Rungs after the first break, halving the interval between the highest rate held
+    /// and the lowest that broke.
+    #[serde(default = "d_bisections")]
+    pub bisections: u32,
+    /// Payload bytes (at least 24).
+    #[serde(default = "d_size")]
+    pub size: u32,
+    #[serde(default)]
+    pub opcode: Opcode,
+    /// Per message, as in `echo`.
+    #[serde(default = "d_2s")]
+    pub timeout: Dur,
+}
+fn d_rung() -> Dur {
+    Dur(Duration::from_secs(3))
+}
+fn d_bisections() -> u32 {
+    4
+}
+fn d_true() -> bool {
+    true
 }
 fn d_size() -> u32 {
     64

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use tokio::task::JoinSet;
 
-use super::{PooledClient, StepCtx};
+use super::{PooledClient, StepCtx, early_close};
 use crate::client::Timings;
 use crate::recorder::StepRec;
 use crate::scenario::model::ConnectStep;
@@ -43,6 +43,7 @@ pub async fn run(cfg: &ConnectStep, ctx: &mut StepCtx<'_>) -> Result<(), String>
     }
     let mut connected = 0u32;
     let mut first_error = None;
+    let first_new_id = *ctx.next_client_id;
     while let Some(joined) = tasks.join_next().await {
         match joined {
             Ok(Ok((ws, timings))) => {
@@ -61,10 +62,13 @@ pub async fn run(cfg: &ConnectStep, ctx: &mut StepCtx<'_>) -> Result<(), String>
             Err(e) => rec.error(format!("connect task failed: {e}")),
         }
     }
+    let closed_early = drop_closed_early(ctx, &rec, first_new_id).await;
+    let connected = connected - closed_early;
     ctx.pool.sort_by_key(|c| c.id);
     rec.set("clients", cfg.clients as f64);
     rec.set("connected", connected as f64);
-    rec.set("failed", (cfg.clients - connected) as f64);
+    rec.set("closed_early", closed_early as f64);
+    rec.set("failed", (cfg.clients - connected - closed_early) as f64);
     if let Some(e) = &first_error {
         rec.error(format!(
             "{} of {} clients failed to connect; first: {e}",
@@ -73,7 +77,51 @@ pub async fn run(cfg: &ConnectStep, ctx: &mut StepCtx<'_>) -> Result<(), String>
         ));
     }
     if connected == 0 {
-        return Err(first_error.unwrap_or_else(|| "no client connected".into()));
+        return Err(first_error.unwrap_or_else(|| {
+            if closed_early > 0 {
+                format!("the server closed all {closed_early} clients right after opening them")
+            } else {
+                "no client connected".into()
+            }
+        }));
     }
     Ok(())
+}
+
+/// Takes the clients this step opened that the server closed within
+/// [`early_close::WINDOW`] of the last one opening out of the pool; returns how many.
+async fn drop_closed_early(ctx: &mut StepCtx<'_>, rec: &StepRec, first_new_id: u32) -> u32 {
+    let until = tokio::time::Instant::now() + early_close::WINDOW;
+    let (new, old): (Vec<PooledClient>, Vec<PooledClient>) = std::mem::take(ctx.pool)
+        .into_iter()
+        .partition(|c| c.id >= first_new_id);
+    *ctx.pool = old;
+    let watched = new.into_iter().map(|mut c| async move {
+        let closed = early_close::watch(&mut c.ws, until).await;
+        (c, closed)
+    });
+    let mut codes: Vec<String> = Vec::new();
+    let mut count = 0;
+    for (c, closed) in futures_util::future::join_all(watched).await {
+        match closed {
+            None => ctx.pool.push(c),
+            Some(how) => {
+                count += 1;
+                rec.disconnected();
+                rec.failure(&how.cause());
+                let cause = how.cause();
+                if !codes.contains(&cause) {
+                    codes.push(cause);
+                }
+            }
+        }
+    }
+    if count > 0 {
+        rec.note(format!(
+            "{count} clients were closed by the server right after opening ({}): not counted as connected \
+             (a socket limit with LRU purge, or a server refusing more clients)",
+            codes.join(", ")
+        ));
+    }
+    count
 }

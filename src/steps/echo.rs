@@ -1,224 +1,461 @@
 //! `echo`: open-loop echo at a fixed rate over the open clients.
 //!
-//! Each client sends message `seq` at its intended time `t0 + offset + seq × period`
-//! whether or not earlier echoes came back, and latency is measured from that intended
-//! time, so a stalled server shows up as latency instead of hiding as a lower send rate
-//! (no coordinated omission).
+//! The pacer (`pacer.rs`) releases each planned message at its due time, whether or
+//! not earlier echoes came back, and latency is measured from that due time, so a
+//! stalled server shows up as latency instead of hiding as a lower send rate (no
+//! coordinated omission).
 //!
-//! One refinement keeps the host's own timer out of the server's figures: tokio's timer
-//! wakes up to a millisecond after the intended time. When the sender was idle at the
-//! intended time (not inside any send), that lateness is ours, so latency is
-//! measured from the moment the send actually started; when the sender was still inside
-//! an earlier send (the server was not taking data), it is measured from the intended
-//! time. How late sends started is recorded on its own as the `send_lag` distribution,
-//! so a load generator that cannot keep up is visible rather than hidden.
+//! One bounded correction remains: a client task released by the pacer still has to
+//! wake up, and that wake-up is the host's, not the server's. When the client was idle
+//! at the due time (its previous send had ended), latency is measured from the moment
+//! its send started, but never from later than [`SEND_LAG_ALLOWANCE`] after the due
+//! time; a client still inside a send at the due time gets no correction at all. How
+//! late every send started is reported as the `send_lag` distribution.
+//!
+//! Nothing planned is dropped from the figures: a message that could not be sent
+//! before its own timeout is `unsent`, told apart by why (`unsent_client`: the client
+//! was busy with its own work; `unsent_server`: the client was waiting for the server
+//! to take data, or the connection ended), and by default counts against `loss`.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
 
+use super::pacer::{self, Plan};
 use super::wire::{data, echo_payload, message, parse_echo_header};
 use super::{PooledClient, StepCtx, need_pool};
-use crate::recorder::StepRec;
+use crate::client::Ws;
+use hdrhistogram::Histogram;
+
+use crate::recorder::{StepRec, new_hist};
 use crate::scenario::model::{EchoStep, RatePer};
 
+/// Most host lateness forgiven per message (see the module doc).
+pub const SEND_LAG_ALLOWANCE: Duration = Duration::from_micros(200);
+
+/// A send call that takes longer than this was waiting for the server to take data
+/// (a full TCP window), not doing the client's own work: a frame's write on a
+/// connection that takes data costs microseconds.
+const WAITING_SEND: Duration = Duration::from_millis(1);
+
+/// First due time after the step starts, so every client is ready before it.
+const LEAD_IN: Duration = Duration::from_millis(20);
+
+/// What a client (or, added up, all of them) counted.
 #[derive(Default)]
-struct ClientTally {
-    sent: u64,
-    received: u64,
-    corrupt: u64,
-    late: u64,
-    duplicates: u64,
+pub(super) struct ClientTally {
+    pub planned: u64,
+    pub sent: u64,
+    pub unsent_client: u64,
+    pub unsent_server: u64,
+    pub received: u64,
+    pub timed_out: u64,
+    pub corrupt: u64,
+    pub late: u64,
+    pub duplicates: u64,
+    pub last_send_end: Option<Instant>,
+    /// This round's latencies on their own, when asked for (capacity rungs).
+    pub latency: Option<Histogram<u64>>,
+}
+
+impl ClientTally {
+    fn add(&mut self, o: &ClientTally) {
+        self.planned += o.planned;
+        self.sent += o.sent;
+        self.unsent_client += o.unsent_client;
+        self.unsent_server += o.unsent_server;
+        self.received += o.received;
+        self.timed_out += o.timed_out;
+        self.corrupt += o.corrupt;
+        self.late += o.late;
+        self.duplicates += o.duplicates;
+        self.last_send_end = self.last_send_end.max(o.last_send_end);
+        if let Some(h) = &o.latency {
+            match &mut self.latency {
+                Some(x) => {
+                    let _ = x.add(h);
+                }
+                None => self.latency = Some(h.clone()),
+            }
+        }
+    }
+
+    /// Planned messages whose echo did not come back in time, sent or not, over those
+    /// planned (or over those sent, when unsent messages are not loss).
+    pub fn loss(&self, unsent_is_loss: bool) -> Option<f64> {
+        let unsent = self.unsent_client + self.unsent_server;
+        let lost = self.sent.saturating_sub(self.received + self.corrupt);
+        if unsent_is_loss {
+            (self.planned > 0).then(|| (lost + unsent) as f64 / self.planned as f64)
+        } else {
+            (self.sent > 0).then(|| lost as f64 / self.sent as f64)
+        }
+    }
+
+    /// Echoes per second over the sending window (first due time to the last send, at
+    /// least the planned duration), not the wait for echoes that never came.
+    pub fn throughput(&self, plan: &Plan) -> f64 {
+        let planned_window = plan.total as f64 / plan.total_rate;
+        let window = self
+            .last_send_end
+            .map_or(0.0, |end| {
+                end.saturating_duration_since(plan.start).as_secs_f64()
+            })
+            .max(planned_window);
+        self.received as f64 / window
+    }
+}
+
+/// The step's plan: exactly `rate × duration` messages (per client or shared).
+pub(super) fn plan(cfg: &EchoStep, clients: u32, start: Instant) -> Plan {
+    let secs = cfg.duration.0.as_secs_f64();
+    let per_source = ((secs * cfg.rate).floor() as u64).max(1);
+    let (total_rate, total) = match cfg.per {
+        RatePer::Client => (cfg.rate * clients as f64, per_source * clients as u64),
+        RatePer::Total => (cfg.rate, per_source),
+    };
+    Plan {
+        start,
+        total_rate,
+        total,
+        clients,
+    }
 }
 
 pub async fn run(cfg: &EchoStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
     need_pool(ctx, "echo")?;
     let clients = std::mem::take(ctx.pool);
-    let n = clients.len() as f64;
-    let per_client_rate = match cfg.per {
-        RatePer::Client => cfg.rate,
-        RatePer::Total => cfg.rate / n,
-    };
-    let period = Duration::from_secs_f64(1.0 / per_client_rate);
-    let count = ((cfg.duration.0.as_secs_f64() * per_client_rate).floor() as u64).max(1);
-    let t0 = Instant::now() + Duration::from_millis(20);
-    let started = Instant::now();
-    let mut tasks = JoinSet::new();
-    for (i, client) in clients.into_iter().enumerate() {
-        let offset = period.mul_f64(i as f64 / n);
-        let rec = ctx.rec.clone();
-        let cfg = cfg.clone();
-        tasks.spawn(run_client(client, cfg, rec, t0 + offset, period, count));
-    }
-    let mut total = ClientTally::default();
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok((tally, client)) => {
-                total.sent += tally.sent;
-                total.received += tally.received;
-                total.corrupt += tally.corrupt;
-                total.late += tally.late;
-                total.duplicates += tally.duplicates;
-                if let Some(c) = client {
-                    ctx.pool.push(c);
-                }
-            }
-            Err(e) => ctx.rec.error(format!("echo client task failed: {e}")),
-        }
-    }
+    let round = drive(cfg, clients, &ctx.rec, false).await;
+    ctx.pool.extend(round.clients);
     ctx.pool.sort_by_key(|c| c.id);
-    let rec = &ctx.rec;
-    let lost = total.sent.saturating_sub(total.received + total.corrupt);
-    rec.set("sent", total.sent as f64);
-    rec.set("received", total.received as f64);
-    rec.set("corrupt", total.corrupt as f64);
-    rec.set("late", total.late as f64);
-    rec.set("lost", lost as f64);
-    if total.sent > 0 {
-        rec.set("loss", lost as f64 / total.sent as f64);
-    }
-    // Over the time the echoes really took, not the scheduled duration: a sender that
-    // fell behind must not be credited with the rate it was asked for.
-    let elapsed = started
-        .elapsed()
-        .as_secs_f64()
-        .max(cfg.duration.0.as_secs_f64());
-    rec.set("throughput", total.received as f64 / elapsed);
-    if total.duplicates > 0 {
-        rec.note(format!("{} duplicate echoes received", total.duplicates));
-    }
+    let (plan, total) = round.result?;
+    record_totals(cfg, &plan, &total, &ctx.rec);
     if total.sent == 0 {
         return Err("no message could be sent".into());
     }
     Ok(())
 }
 
-async fn run_client(
-    client: PooledClient,
+/// One round of open-loop echo and the clients still usable after it.
+pub(super) struct Round {
+    pub clients: Vec<PooledClient>,
+    pub result: Result<(Plan, ClientTally), String>,
+}
+
+/// Runs `cfg`'s plan over `clients`, recording samples into `rec` (and keeping this
+/// round's latencies apart when `keep_latency`).
+pub(super) async fn drive(
+    cfg: &EchoStep,
+    clients: Vec<PooledClient>,
+    rec: &StepRec,
+    keep_latency: bool,
+) -> Round {
+    let plan = plan(cfg, clients.len() as u32, Instant::now() + LEAD_IN);
+    let (pacer, releases) = pacer::start(plan);
+    if !pacer.running() {
+        return Round {
+            clients,
+            result: Err("cannot start the pacer thread that times the sends".into()),
+        };
+    }
+    let mut tasks = JoinSet::new();
+    for (i, (client, released)) in clients.into_iter().zip(releases).enumerate() {
+        let job = ClientJob {
+            index: i as u32,
+            plan,
+            cfg: cfg.clone(),
+            rec: rec.clone(),
+            keep_latency,
+        };
+        tasks.spawn(job.run(client, released));
+    }
+    let mut total = ClientTally::default();
+    let mut kept = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((tally, client)) => {
+                total.add(&tally);
+                kept.extend(client);
+            }
+            Err(e) => rec.error(format!("echo client task failed: {e}")),
+        }
+    }
+    drop(pacer);
+    Round {
+        clients: kept,
+        result: Ok((plan, total)),
+    }
+}
+
+fn record_totals(cfg: &EchoStep, plan: &Plan, t: &ClientTally, rec: &StepRec) {
+    let unsent = t.unsent_client + t.unsent_server;
+    let lost = t.sent.saturating_sub(t.received + t.corrupt);
+    rec.set("planned", t.planned as f64);
+    rec.set("sent", t.sent as f64);
+    rec.set("unsent", unsent as f64);
+    rec.set("unsent_client", t.unsent_client as f64);
+    rec.set("unsent_server", t.unsent_server as f64);
+    rec.set("received", t.received as f64);
+    rec.set("corrupt", t.corrupt as f64);
+    rec.set("late", t.late as f64);
+    rec.set("timed_out", t.timed_out as f64);
+    rec.set("lost", lost as f64);
+    let loss = if cfg.unsent_is_loss {
+        (t.planned > 0).then(|| (lost + unsent) as f64 / t.planned as f64)
+    } else {
+        (t.sent > 0).then(|| lost as f64 / t.sent as f64)
+    };
+    if let Some(loss) = loss {
+        rec.set("loss", loss);
+    }
+    // Over the sending window (first due time to the last send, at least the planned
+    // duration), not the wait for echoes that never came.
+    let planned_window = plan.total as f64 / plan.total_rate;
+    let window = t
+        .last_send_end
+        .map_or(0.0, |end| {
+            end.saturating_duration_since(plan.start).as_secs_f64()
+        })
+        .max(planned_window);
+    rec.set("throughput", t.received as f64 / window);
+    if t.unsent_client > 0 {
+        rec.note(format!(
+            "{} of {} planned messages were not sent in time because the client could not keep up \
+             with the rate asked (its own CPU, not the server); lower the rate or use fewer clients per core",
+            t.unsent_client, t.planned
+        ));
+    }
+    if t.unsent_server > 0 {
+        rec.note(format!(
+            "{} of {} planned messages were not sent in time because the server was not taking data \
+             (its TCP window stayed full) or the connection ended",
+            t.unsent_server, t.planned
+        ));
+    }
+    if t.duplicates > 0 {
+        rec.note(format!("{} duplicate echoes received", t.duplicates));
+    }
+}
+
+/// What one client's two halves share.
+#[derive(Clone)]
+struct ClientJob {
+    index: u32,
+    plan: Plan,
     cfg: EchoStep,
     rec: StepRec,
-    start: Instant,
-    period: Duration,
-    count: u64,
-) -> (ClientTally, Option<PooledClient>) {
-    let id = client.id;
-    let (mut sink, mut stream) = client.ws.split();
-    let size = cfg.size as usize;
-    let intended = move |seq: u64| start + period.mul_f64(seq as f64);
-    // Per message: nanoseconds after `start` from which its latency is measured.
-    let anchors: Arc<[AtomicU64]> = (0..count).map(|_| AtomicU64::new(0)).collect();
-    // Past this the receiver stops waiting; a sender that fell behind the rate stops
-    // too, so the step ends in its planned time whatever the rate asked.
-    let give_up = intended(count) + cfg.timeout.0;
-    // The sender is a task of its own: a sender catching up on a backlog must never
-    // delay the moment an echo is read (and so inflate its latency).
-    let sender = {
-        let rec = rec.clone();
-        let anchors = Arc::clone(&anchors);
-        let cfg = cfg.clone();
-        tokio::spawn(async move {
-            let mut blocked = false;
-            let mut sent = 0u64;
-            // (start, end) of the sends that may still cover a later due time.
-            let mut sends: VecDeque<(Instant, Instant)> = VecDeque::new();
-            for seq in 0..count {
-                if Instant::now() >= give_up {
-                    rec.note(format!(
-                        "client {id} could not send at the rate asked: {sent} of {count} messages sent"
+    keep_latency: bool,
+}
+
+/// The sender half's result.
+struct Sent {
+    sent: u64,
+    unsent_client: u64,
+    unsent_server: u64,
+    blocked: bool,
+    last_send_end: Option<Instant>,
+}
+
+impl ClientJob {
+    /// Past this the client stops sending and waiting: every message's timeout is over.
+    fn give_up(&self) -> Instant {
+        self.plan.last_due() + self.cfg.timeout.0
+    }
+
+    async fn run(
+        self,
+        client: PooledClient,
+        released: UnboundedReceiver<u64>,
+    ) -> (ClientTally, Option<PooledClient>) {
+        let id = client.id;
+        let count = self.plan.count_of(self.index);
+        let (sink, stream) = client.ws.split();
+        // Per message: nanoseconds after the plan's start from which its latency counts.
+        let anchors: Arc<[AtomicU64]> = (0..count).map(|_| AtomicU64::new(0)).collect();
+        let (done_tx, done_rx) = oneshot::channel();
+        // The sender is a task of its own: a sender catching up on a backlog must never
+        // delay the moment an echo is read (and so inflate its latency).
+        let sender = tokio::spawn({
+            let job = self.clone();
+            let anchors = Arc::clone(&anchors);
+            async move {
+                let (sink, sent) = job.send_all(id, sink, released, &anchors).await;
+                let _ = done_tx.send(sent.unsent_client + sent.unsent_server);
+                (sink, sent)
+            }
+        });
+        let (mut tally, stream, open) = self.receive_all(id, stream, &anchors, done_rx).await;
+        tally.planned = count;
+        let Ok((sink, sent)) = sender.await else {
+            self.rec.error(format!("client {id}: sender task failed"));
+            self.rec.disconnected();
+            return (tally, None);
+        };
+        tally.sent = sent.sent;
+        tally.unsent_client = sent.unsent_client;
+        tally.unsent_server = sent.unsent_server;
+        tally.last_send_end = sent.last_send_end;
+        let client = match sink.reunite(stream) {
+            Ok(ws) if open && !sent.blocked => Some(PooledClient { id, ws }),
+            _ => {
+                self.rec.disconnected();
+                None
+            }
+        };
+        (tally, client)
+    }
+
+    async fn send_all(
+        &self,
+        id: u32,
+        mut sink: SplitSink<Ws, Message>,
+        mut released: UnboundedReceiver<u64>,
+        anchors: &[AtomicU64],
+    ) -> (SplitSink<Ws, Message>, Sent) {
+        let count = self.plan.count_of(self.index);
+        let timeout = self.cfg.timeout.0;
+        let give_up = self.give_up();
+        let size = self.cfg.size as usize;
+        let mut out = Sent {
+            sent: 0,
+            unsent_client: 0,
+            unsent_server: 0,
+            blocked: false,
+            last_send_end: None,
+        };
+        let mut waiting = WaitLog::default();
+        let mut last_end: Option<Instant> = None;
+        while let Some(seq) = released.recv().await {
+            let due = self.plan.due(self.index, seq);
+            let send_start = Instant::now();
+            if send_start > due + timeout {
+                // Its echo could no longer come back in time: never sent, and why.
+                if waiting.mostly_waiting(due, send_start) {
+                    out.unsent_server += 1;
+                } else {
+                    out.unsent_client += 1;
+                }
+                continue;
+            }
+            let lag = send_start.saturating_duration_since(due);
+            let idle_at_due = last_end.is_none_or(|end| end <= due);
+            let anchor = if idle_at_due {
+                due + lag.min(SEND_LAG_ALLOWANCE)
+            } else {
+                due
+            };
+            anchors[seq as usize].store(nanos_since(self.plan.start, anchor), Ordering::Release);
+            self.rec.sample("send_lag", lag);
+            let msg = message(self.cfg.opcode, echo_payload(id, seq, size));
+            // More already released: queue without flushing, so a backlog leaves in one write.
+            let more_due = !released.is_empty();
+            let send = async {
+                if more_due {
+                    sink.feed(msg).await
+                } else {
+                    sink.send(msg).await
+                }
+            };
+            match tokio::time::timeout_at(give_up.into(), send).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    self.rec.error(format!(
+                        "client {id}: send failed after {} messages: {e}",
+                        out.sent
                     ));
                     break;
                 }
-                let due = intended(seq);
-                // Behind schedule, go straight on: even an elapsed sleep waits for the
-                // timer's next millisecond tick, and a fed message would sit unsent.
-                if Instant::now() < due {
-                    tokio::time::sleep_until(due.into()).await;
-                }
-                let send_start = Instant::now();
-                while sends.front().is_some_and(|&(_, end)| end <= due) {
-                    sends.pop_front();
-                }
-                // Inside a send at the due time: the server was not taking data.
-                let blocked_by_server = sends.front().is_some_and(|&(begin, _)| begin <= due);
-                let anchor = if blocked_by_server { due } else { send_start };
-                anchors[seq as usize].store(nanos_since(start, anchor), Ordering::Release);
-                rec.sample("send_lag", send_start.saturating_duration_since(due));
-                let msg = message(cfg.opcode, echo_payload(id, seq, size));
-                // Behind schedule: queue without flushing, so the backlog leaves in one write.
-                let more_due = seq + 1 < count && intended(seq + 1) <= send_start;
-                let send = async {
-                    if more_due {
-                        sink.feed(msg).await
-                    } else {
-                        sink.send(msg).await
-                    }
-                };
-                match tokio::time::timeout_at(give_up.into(), send).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        rec.error(format!(
-                            "client {id}: send failed after {sent} messages: {e}"
-                        ));
-                        break;
-                    }
-                    Err(_) => {
-                        // A server that stops reading fills the TCP window: the send
-                        // would wait forever. The half-sent frame makes the client unusable.
-                        rec.error(format!(
-                            "client {id}: sending was still blocked when the step ended, after {sent} messages \
-                             (the server stopped reading)"
-                        ));
-                        blocked = true;
-                        break;
-                    }
-                }
-                sends.push_back((send_start, Instant::now()));
-                sent += 1;
-                rec.sent(1);
-            }
-            // A backlog queued with `feed` still has to leave; never wait past the step.
-            if !blocked {
-                match tokio::time::timeout_at(give_up.into(), sink.flush()).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => rec.error(format!("client {id}: final flush failed: {e}")),
-                    Err(_) => {
-                        rec.error(format!(
-                            "client {id}: sending was still blocked when the step ended \
-                             (the server stopped reading)"
-                        ));
-                        blocked = true;
-                    }
+                Err(_) => {
+                    // A server that stops reading fills the TCP window: the send would
+                    // wait forever. The half-sent frame makes the client unusable.
+                    self.rec.error(format!(
+                        "client {id}: sending was still blocked when the step ended, after {} messages \
+                         (the server stopped reading)",
+                        out.sent
+                    ));
+                    out.blocked = true;
+                    break;
                 }
             }
-            (sink, sent, blocked)
-        })
-    };
-    let receiver = async {
+            let end = Instant::now();
+            waiting.record(send_start, end);
+            last_end = Some(end);
+            out.sent += 1;
+            self.rec.sent(1);
+        }
+        // A backlog queued with `feed` still has to leave; never wait past the step.
+        if !out.blocked {
+            match tokio::time::timeout_at(give_up.into(), sink.flush()).await {
+                Ok(Ok(())) => last_end = Some(Instant::now()).max(last_end),
+                Ok(Err(e)) => self
+                    .rec
+                    .error(format!("client {id}: final flush failed: {e}")),
+                Err(_) => {
+                    self.rec.error(format!(
+                        "client {id}: sending was still blocked when the step ended \
+                         (the server stopped reading)"
+                    ));
+                    out.blocked = true;
+                }
+            }
+        }
+        // What was never sent after a blocked send or a failed connection: the server's side.
+        out.unsent_server = count - out.sent - out.unsent_client;
+        out.last_send_end = last_end;
+        (sink, out)
+    }
+
+    async fn receive_all(
+        &self,
+        id: u32,
+        mut stream: SplitStream<Ws>,
+        anchors: &[AtomicU64],
+        done: oneshot::Receiver<u64>,
+    ) -> (ClientTally, SplitStream<Ws>, bool) {
+        let count = self.plan.count_of(self.index);
+        let size = self.cfg.size as usize;
+        let give_up = self.give_up();
+        let timeout = self.cfg.timeout.0;
         let mut t = ClientTally::default();
         let mut seen = vec![false; count as usize];
         let mut open = true;
-        while t.received + t.corrupt < count {
-            let next = tokio::time::timeout_at(give_up.into(), stream.next()).await;
+        // Messages that can still come back: all planned until the sender says how
+        // many it never sent.
+        let mut expected = count;
+        let mut done = Some(done);
+        while t.received + t.corrupt + t.timed_out < expected {
+            let next = tokio::select! {
+                next = tokio::time::timeout_at(give_up.into(), stream.next()) => next,
+                unsent = async { done.as_mut().expect("guarded").await }, if done.is_some() => {
+                    done = None;
+                    expected = count - unsent.unwrap_or(0);
+                    continue;
+                }
+            };
             let msg = match next {
                 Err(_) => break,
                 Ok(None) => {
                     open = false;
-                    rec.error(format!("client {id}: connection ended during echo"));
+                    self.rec
+                        .error(format!("client {id}: connection ended during echo"));
                     break;
                 }
                 Ok(Some(Err(e))) => {
                     open = false;
-                    rec.error(format!("client {id}: {e}"));
+                    self.rec.error(format!("client {id}: {e}"));
                     break;
                 }
                 Ok(Some(Ok(Message::Close(f)))) => {
                     open = false;
-                    rec.error(format!(
+                    self.rec.error(format!(
                         "client {id}: server closed the connection during echo ({})",
                         f.map_or("no code".into(), |f| format!("code {}", u16::from(f.code)))
                     ));
@@ -234,14 +471,13 @@ async fn run_client(
                 // Not one of ours: a broadcast or other server traffic.
                 continue;
             };
-            if cid != id || seq >= count {
+            if cid != id
+                || seq >= count
+                || op != self.cfg.opcode
+                || payload != echo_payload(id, seq, size).as_slice()
+            {
                 t.corrupt += 1;
-                rec.failure("corrupt");
-                continue;
-            }
-            if op != cfg.opcode || payload != echo_payload(id, seq, size).as_slice() {
-                t.corrupt += 1;
-                rec.failure("corrupt");
+                self.rec.failure("corrupt");
                 continue;
             }
             if seen[seq as usize] {
@@ -249,36 +485,57 @@ async fn run_client(
                 continue;
             }
             seen[seq as usize] = true;
-            let anchor =
-                start + Duration::from_nanos(anchors[seq as usize].load(Ordering::Acquire));
+            let anchor = self.plan.start
+                + Duration::from_nanos(anchors[seq as usize].load(Ordering::Acquire));
             let latency = now.saturating_duration_since(anchor);
-            if latency > cfg.late_after.0 {
+            // Its latency is a fact worth keeping; its echo still missed its timeout.
+            self.rec.sample("latency", latency);
+            if self.keep_latency {
+                let us = (latency.as_micros() as u64).max(1);
+                t.latency.get_or_insert_with(new_hist).saturating_record(us);
+            }
+            if now > self.plan.due(self.index, seq) + timeout {
+                t.timed_out += 1;
+                continue;
+            }
+            if latency > self.cfg.late_after.0 {
                 t.late += 1;
             }
             t.received += 1;
-            rec.received(1);
-            rec.sample("latency", latency);
+            self.rec.received(1);
         }
-        (t, open)
-    };
-    let (mut tally, open) = receiver.await;
-    let (sink, sent, blocked) = match sender.await {
-        Ok(done) => done,
-        Err(e) => {
-            rec.error(format!("client {id}: sender task failed: {e}"));
-            rec.disconnected();
-            return (tally, None);
+        (t, stream, open)
+    }
+}
+
+/// When the sender was waiting for the server to take data: the send calls that took
+/// longer than [`WAITING_SEND`], as (end, total waiting up to that end).
+#[derive(Default)]
+struct WaitLog {
+    total: Duration,
+    ends: VecDeque<(Instant, Duration)>,
+    /// Total waiting up to the newest entry dropped from `ends`.
+    before: Duration,
+}
+
+impl WaitLog {
+    fn record(&mut self, start: Instant, end: Instant) {
+        let took = end - start;
+        if took > WAITING_SEND {
+            self.total += took;
+            self.ends.push_back((end, self.total));
         }
-    };
-    tally.sent = sent;
-    let client = match sink.reunite(stream) {
-        Ok(ws) if open && !blocked => Some(PooledClient { id, ws }),
-        _ => {
-            rec.disconnected();
-            None
+    }
+
+    /// Whether, between `from` and `now`, the sender spent most of its time waiting
+    /// for the server rather than working. `from` never goes back in time.
+    fn mostly_waiting(&mut self, from: Instant, now: Instant) -> bool {
+        while self.ends.front().is_some_and(|&(end, _)| end <= from) {
+            self.before = self.ends.pop_front().map_or(self.before, |(_, t)| t);
         }
-    };
-    (tally, client)
+        let waited = self.total - self.before;
+        waited * 2 > now.saturating_duration_since(from)
+    }
 }
 
 fn nanos_since(start: Instant, t: Instant) -> u64 {

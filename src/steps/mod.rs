@@ -2,16 +2,21 @@
 //! recorder handle. Drivers never print; the runner owns the output.
 
 mod abrupt;
+mod capacity;
 mod churn;
 mod connect;
+mod early_close;
 mod echo;
 mod exhaust;
 mod fanout;
 mod frames;
 mod hold;
+mod pacer;
 mod ping;
 mod tls;
 mod wire;
+
+pub use capacity::condition as capacity_condition;
 
 use crate::client::{Endpoint, Ws};
 use crate::recorder::StepRec;
@@ -44,6 +49,7 @@ pub async fn run(step: &Step, ctx: &mut StepCtx<'_>) -> Result<(), String> {
     match step {
         Step::Connect(s) => connect::run(s, ctx).await,
         Step::Echo(s) => echo::run(s, ctx).await,
+        Step::Capacity(s) => capacity::run(s, ctx).await,
         Step::Fanout(s) => fanout::run(s, ctx).await,
         Step::Tls(s) => tls::run(s, ctx).await,
         Step::Exhaust(s) => exhaust::run(s, ctx).await,
@@ -55,6 +61,35 @@ pub async fn run(step: &Step, ctx: &mut StepCtx<'_>) -> Result<(), String> {
         Step::Wait(s) => {
             tokio::time::sleep(s.duration.0).await;
             Ok(())
+        }
+    }
+}
+
+/// Whether the target still answers on a client already open: a PING on the first
+/// one, its PONG within 2 s. A target at its socket limit refuses a new connection
+/// (HTTP 503, a refused or closed socket) yet still serves the clients it holds; it
+/// is not lost.
+pub async fn pool_answers(pool: &mut [PooledClient]) -> bool {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let Some(c) = pool.first_mut() else {
+        return false;
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    let probe = b"wsbench-alive".to_vec();
+    if tokio::time::timeout_at(deadline, c.ws.send(Message::Ping(probe.clone().into())))
+        .await
+        .map_or(true, |r| r.is_err())
+    {
+        return false;
+    }
+    loop {
+        match tokio::time::timeout_at(deadline, c.ws.next()).await {
+            Ok(Some(Ok(Message::Pong(p)))) if p.as_ref() == probe.as_slice() => return true,
+            Ok(Some(Ok(Message::Close(_)))) | Ok(Some(Err(_))) | Ok(None) | Err(_) => {
+                return false;
+            }
+            Ok(Some(Ok(_))) => {}
         }
     }
 }

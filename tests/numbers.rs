@@ -1,0 +1,401 @@
+//! Honest numbers under stress: the real binary against servers written here (each with
+//! a known misbehaviour) and the simulated board. Loopback only; every run is bounded.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::AsyncReadExt;
+
+const BIN: &str = env!("CARGO_BIN_EXE_wsbench");
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wsbench-numbers-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Runs `yaml` with `extra` arguments, killing wsbench if it has not ended within two
+/// minutes (then the test fails); returns its output and the report.
+fn run(name: &str, yaml: &str, extra: &[&str]) -> (Output, serde_json::Value) {
+    let dir = scratch(name);
+    let file = dir.join("scenario.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let reports = dir.join("reports");
+    let mut child = Command::new(BIN)
+        .arg("run")
+        .arg(&file)
+        .arg("--report-dir")
+        .arg(&reports)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("wsbench did not end within 2 minutes:\n{}", text(&out));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    (out, report(&reports))
+}
+
+fn report(reports: &Path) -> serde_json::Value {
+    let dir = std::fs::read_dir(reports)
+        .unwrap()
+        .flatten()
+        .next()
+        .expect("a report folder");
+    serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap()
+}
+
+fn target(port: u16) -> String {
+    format!("ws://127.0.0.1:{port}/")
+}
+
+fn metric(rep: &serde_json::Value, step: usize, name: &str) -> f64 {
+    rep["steps"][step]["metrics"][name]["value"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("step {step} has no metric {name}: {}", rep["steps"][step]))
+}
+
+/// Starts a server on its own thread and runtime for 90 s; `serve` handles each
+/// accepted TCP connection. Returns the port.
+fn server<F, Fut>(serve: F) -> u16
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap().port()).unwrap();
+            let stop = tokio::time::sleep(Duration::from_secs(90));
+            tokio::pin!(stop);
+            loop {
+                tokio::select! {
+                    a = listener.accept() => if let Ok((s, _)) = a { tokio::spawn(serve(s)); },
+                    _ = &mut stop => break,
+                }
+            }
+        });
+    });
+    rx.recv().unwrap()
+}
+
+/// An echo server that stops reading for the first 200 ms of every second.
+fn stalling_echo_server() -> u16 {
+    server(|stream| async move {
+        let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+            return;
+        };
+        let start = Instant::now();
+        loop {
+            let phase = Duration::from_nanos((start.elapsed().as_nanos() % 1_000_000_000) as u64);
+            if phase < Duration::from_millis(200) {
+                tokio::time::sleep(Duration::from_millis(200) - phase).await;
+            }
+            match ws.next().await {
+                Some(Ok(m)) if m.is_text() || m.is_binary() => {
+                    if ws.send(m).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Ok(_)) => {}
+                _ => return,
+            }
+        }
+    })
+}
+
+#[test]
+fn a_server_stalling_its_reads_shows_the_stall_in_echo_p99() {
+    let port = stalling_echo_server();
+    let (out, rep) = run(
+        "stall",
+        "name: stall\nsteps:\n  - connect: { clients: 1 }\n\
+         \x20 - echo: { rate: 200, duration: 3s, late_after: 1s }\n\
+         thresholds: [\"echo.latency.p99 < 50ms\"]\n",
+        &["--target", &target(port)],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let lat = &rep["steps"][1]["distributions"]["latency"];
+    let p99 = lat["p99_us"].as_u64().unwrap();
+    assert!(p99 >= 180_000, "p99 {p99} µs hides a 200 ms stall: {lat}");
+    assert_eq!(metric(&rep, 1, "received"), 600.0);
+    assert_eq!(metric(&rep, 1, "unsent"), 0.0);
+}
+
+/// Upgrades, then reads and discards every byte as fast as it arrives, never answering:
+/// whatever the client cannot send is the client's own limit.
+fn discarding_server() -> u16 {
+    server(|stream| async move {
+        let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+            return;
+        };
+        let mut buf = vec![0u8; 1 << 16];
+        while let Ok(n) = ws.get_mut().read(&mut buf).await {
+            if n == 0 {
+                return;
+            }
+        }
+    })
+}
+
+#[test]
+fn an_impossible_rate_counts_unsent_messages_as_the_clients_limit() {
+    let port = discarding_server();
+    let (out, rep) = run(
+        "impossible",
+        "name: impossible\nsteps:\n  - connect: { clients: 1 }\n\
+         \x20 - echo: { rate: 2000000, duration: 1s, timeout: 300ms }\n\
+         thresholds: [\"echo.unsent == 0\"]\n",
+        &["--target", &target(port)],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let (planned, sent, unsent) = (
+        metric(&rep, 1, "planned"),
+        metric(&rep, 1, "sent"),
+        metric(&rep, 1, "unsent"),
+    );
+    assert_eq!(planned, 2_000_000.0);
+    assert_eq!(sent + unsent, planned);
+    assert!(sent > 0.0 && unsent > 0.0, "sent {sent}, unsent {unsent}");
+    assert_eq!(metric(&rep, 1, "unsent_client"), unsent);
+    assert_eq!(metric(&rep, 1, "unsent_server"), 0.0);
+    // Unsent messages count against loss: nothing came back, nothing was excused.
+    assert_eq!(metric(&rep, 1, "loss"), 1.0);
+    let notes = rep["steps"][1]["notes"].to_string();
+    assert!(notes.contains("the client could not keep up"), "{notes}");
+    assert!(
+        !rep["steps"][1]["errors"]
+            .to_string()
+            .contains("stopped reading")
+    );
+}
+
+#[test]
+fn the_connection_gauge_stays_at_zero_across_an_idle_start() {
+    let (out, rep) = run(
+        "gauge",
+        "name: gauge\nsteps:\n  - wait: { duration: 3s }\n  - connect: { clients: 3 }\n\
+         \x20 - hold: { duration: 2s }\n",
+        &["--sim"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let timeline = rep["timeline"].as_array().unwrap();
+    let gauge: Vec<u64> = timeline
+        .iter()
+        .map(|s| s["connections"].as_u64().unwrap())
+        .collect();
+    assert_eq!(gauge[..2], [0, 0], "{gauge:?}");
+    assert!(gauge[4..].contains(&3), "{gauge:?}");
+}
+
+/// An echo server holding at most 3 sockets. With `purge`, a 4th client closes the
+/// least recently opened one (code 1008, like the device's LRU purge); without, the 4th
+/// is answered with HTTP 503.
+fn three_socket_server(purge: bool) -> u16 {
+    use std::sync::{Arc, Mutex};
+    use tokio::io::AsyncWriteExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    type Held = Arc<Mutex<Vec<(u64, tokio::sync::mpsc::UnboundedSender<()>)>>>;
+    let held: Held = Arc::default();
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    server(move |mut stream| {
+        let held = held.clone();
+        let id = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // The slot is taken at accept, before any await, so concurrent clients count.
+        let (tx, mut purged) = tokio::sync::mpsc::unbounded_channel();
+        let admitted = {
+            let mut h = held.lock().unwrap();
+            if h.len() >= 3 && !purge {
+                false
+            } else {
+                if h.len() >= 3 {
+                    let (_, oldest) = h.remove(0);
+                    let _ = oldest.send(());
+                }
+                h.push((id, tx));
+                true
+            }
+        };
+        async move {
+            if !admitted {
+                let mut buf = [0u8; 2048];
+                let _ = stream.read(&mut buf).await;
+                let _ = stream
+                    .write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+                    .await;
+                return;
+            }
+            let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
+                held.lock().unwrap().retain(|(i, _)| *i != id);
+                return;
+            };
+            let (mut sink, mut stream) = ws.split();
+            loop {
+                tokio::select! {
+                    _ = purged.recv() => {
+                        let _ = sink.send(Message::Close(Some(CloseFrame {
+                            code: CloseCode::Policy,
+                            reason: "purged".into(),
+                        }))).await;
+                        break;
+                    }
+                    m = stream.next() => match m {
+                        Some(Ok(m)) if m.is_text() || m.is_binary() => {
+                            if sink.send(m).await.is_err() { break; }
+                        }
+                        Some(Ok(_)) => {}
+                        _ => break,
+                    },
+                }
+            }
+            held.lock().unwrap().retain(|(i, _)| *i != id);
+        }
+    })
+}
+
+fn assert_socket_cap_fails_thresholds(purge: bool, name: &str) -> serde_json::Value {
+    let port = three_socket_server(purge);
+    let (out, rep) = run(
+        name,
+        "name: cap\nsteps:\n  - connect: { clients: 6 }\n\
+         \x20 - echo: { rate: 20, duration: 1s }\n\
+         thresholds: [\"connect.connected == 6\", \"echo.loss == 0\"]\n",
+        &["--target", &target(port)],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(rep["complete"], true, "{}", rep["interruption"]);
+    assert_eq!(rep["verdict"], "fail");
+    assert_eq!(metric(&rep, 0, "connected"), 3.0);
+    rep
+}
+
+#[test]
+fn a_purging_three_socket_server_fails_thresholds_and_counts_closed_early() {
+    let rep = assert_socket_cap_fails_thresholds(true, "purge");
+    assert_eq!(metric(&rep, 0, "closed_early"), 3.0);
+    assert_eq!(rep["steps"][0]["failures"]["closed early (code 1008)"], 3);
+}
+
+#[test]
+fn a_server_answering_503_at_its_cap_fails_thresholds_instead_of_ending_the_run() {
+    let rep = assert_socket_cap_fails_thresholds(false, "http503");
+    assert_eq!(metric(&rep, 0, "failed"), 3.0);
+    assert_eq!(rep["steps"][0]["failures"]["http 503"], 3);
+    assert!(
+        rep["steps"][0]["notes"]
+            .to_string()
+            .contains("at its socket limit, not lost")
+    );
+}
+
+/// An echo server that answers at most `rate` messages per second over all its
+/// connections (each echo waits for the next free slot), like a board at its limit.
+fn throttled_echo_server(rate: f64) -> u16 {
+    use std::sync::{Arc, Mutex};
+    let next: Arc<Mutex<tokio::time::Instant>> = Arc::new(Mutex::new(tokio::time::Instant::now()));
+    let gap = Duration::from_secs_f64(1.0 / rate);
+    server(move |stream| {
+        let next = next.clone();
+        async move {
+            let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                return;
+            };
+            while let Some(Ok(m)) = ws.next().await {
+                if !(m.is_text() || m.is_binary()) {
+                    continue;
+                }
+                let at = {
+                    let mut n = next.lock().unwrap();
+                    let at = (*n).max(tokio::time::Instant::now());
+                    *n = at + gap;
+                    at
+                };
+                tokio::time::sleep_until(at).await;
+                if ws.send(m).await.is_err() {
+                    return;
+                }
+            }
+        }
+    })
+}
+
+#[test]
+fn capacity_finds_a_throttled_servers_rate_within_15_percent() {
+    let port = throttled_echo_server(400.0);
+    let (out, rep) = run(
+        "capacity-throttled",
+        "name: cap\nsteps:\n  - capacity: { clients: 2, from: 100, to: 3200, \
+         until: [\"latency.p99 > 50ms\", \"loss > 0\"], rung: 2s, timeout: 1s }\n\
+         thresholds: [\"capacity.sustained > 0\"]\n",
+        &["--target", &target(port)],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let sustained = metric(&rep, 0, "sustained");
+    assert!(
+        (340.0..=460.0).contains(&sustained),
+        "sustained {sustained} msg/s for a server limited to 400: {}",
+        rep["steps"][0]["rungs"]
+    );
+    let knee = metric(&rep, 0, "knee");
+    assert!(knee > sustained && knee <= 800.0, "knee {knee}");
+    let rungs = rep["steps"][0]["rungs"].as_array().unwrap();
+    assert_eq!(rungs.len() as f64, metric(&rep, 0, "rungs"));
+    assert!(
+        rungs
+            .iter()
+            .any(|r| !r["broke"].as_array().unwrap().is_empty())
+    );
+}
+
+#[test]
+fn capacity_runs_against_the_simulated_board_and_charts_its_rungs() {
+    let (out, rep) = run(
+        "capacity-sim",
+        "name: cap\nsteps:\n  - capacity: { clients: 3, from: 100, to: 400, \
+         until: [\"latency.p99 > 1s\"], rung: 1s, bisections: 1 }\n\
+         thresholds: [\"capacity.sustained >= 100\"]\n",
+        &["--sim"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let rungs = rep["steps"][0]["rungs"].as_array().unwrap();
+    assert_eq!(rungs[0]["rate"], 100.0);
+    assert!(rungs.iter().all(|r| r["planned"].as_u64().unwrap() > 0));
+    assert_eq!(metric(&rep, 0, "sustained"), 400.0);
+    let html = std::fs::read_dir(std::env::temp_dir().join(format!(
+        "wsbench-numbers-capacity-sim-{}/reports",
+        std::process::id()
+    )))
+    .unwrap()
+    .flatten()
+    .map(|d| std::fs::read_to_string(d.path().join("report.html")).unwrap())
+    .next()
+    .unwrap();
+    assert!(html.contains("echo latency by offered rate"));
+}
