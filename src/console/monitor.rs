@@ -14,7 +14,7 @@ use clap::Args;
 use super::error::ConsoleError;
 use super::event::{ConsoleEvent, EventDetail};
 use super::parser::ConsoleParser;
-use super::port::{PortSource, SamePath, reset_into_app};
+use super::port::{PortSource, reset_into_app};
 use super::profile::{UserPattern, UserPatterns};
 use super::reader::{self, ReadSource, ReaderItem};
 use super::render::Style;
@@ -74,8 +74,12 @@ pub fn main(args: MonitorArgs) -> CommandResult {
         let Some(path) = &port else {
             return Err(Failure::usage(ConsoleError::NoPort));
         };
-        let mut source = PortSource::open(path, args.baud, Box::new(SamePath(path.clone())))
-            .map_err(Failure::unrunnable)?;
+        let mut source = PortSource::open(
+            path,
+            args.baud,
+            Box::new(crate::serial::BoardPort::at_path(path)),
+        )
+        .map_err(Failure::unrunnable)?;
         if args.reset
             && let Some(port) = source.port_mut()
         {
