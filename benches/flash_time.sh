@@ -88,7 +88,7 @@ time_wsbench() {
     t1=$(now)
     grep -q '^flashed:  4 region(s) written' "$WORK/wsbench.out" \
         || { cat "$WORK/wsbench.out"; fail "wsbench did not write every region"; }
-    echo "$t1 - $t0" | bc
+    printf "%.2f\n" "$(echo "$t1 - $t0" | bc)"
 }
 
 time_esptool() {
@@ -101,7 +101,7 @@ time_esptool() {
     t1=$(now)
     grep -q 'Hash of data verified' "$WORK/esptool.out" \
         || { cat "$WORK/esptool.out"; fail "esptool did not verify"; }
-    echo "$t1 - $t0" | bc
+    printf "%.2f\n" "$(echo "$t1 - $t0" | bc)"
 }
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -116,7 +116,7 @@ done
 stop_sim
 WM=$(median "${W[@]}")
 EM=$(median "${E[@]}")
-RATIO=$(echo "scale=3; $WM / $EM" | bc)
+RATIO=$(printf "%.2f" "$(echo "scale=4; $WM / $EM" | bc)")
 APP=$(stat -c %s firmware/dist/$CHIP/app.bin)
 echo
 echo "flash_time: bundled $CHIP image (app $APP bytes), $BAUD baud, stub, simulated board's emulator"

@@ -94,10 +94,20 @@ pub fn connect(port: &BoardPort, open: OpenPort, opts: LinkOptions) -> Result<Li
     })
 }
 
-/// Starts the flashed app where the port cannot reset the chip: the loader's own "run
-/// user code" (what esptool and espflash send for a soft reset). With reset lines,
-/// espflash's hard reset after the write already did it.
-pub fn run_app_without_reset_lines(link: &mut Link, use_stub: bool) -> Result<(), FlashError> {
+/// Starts the flashed app where the port cannot reset the chip. With the ROM loader,
+/// espflash's FLASH_END after a write already asked for a reboot; when nothing was
+/// written (every region skipped) no FLASH_END went out, so the loader's "run user code"
+/// is sent, as esptool and espflash do for a soft reset. The stub ends a write without a
+/// reboot, so it always gets RUN_USER_CODE. With reset lines, espflash's hard reset after
+/// the write already did it.
+pub fn run_app_without_reset_lines(
+    link: &mut Link,
+    use_stub: bool,
+    anything_written: bool,
+) -> Result<(), FlashError> {
+    if !use_stub && anything_written {
+        return Ok(());
+    }
     let label = link.port_label.clone();
     let conn = link.flasher.connection();
     let result = if use_stub {

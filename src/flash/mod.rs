@@ -222,10 +222,10 @@ fn run(args: FlashArgs) -> Result<Outcome, FlashError> {
     link.flasher
         .write_bins_to_flash(&segments, &mut progress)
         .map_err(|e| link::classify(e, &link.port_label, Phase::Writing, link.lines))?;
-    if link.lines == ResetLines::Absent {
-        link::run_app_without_reset_lines(&mut link, opts.use_stub)?;
-    }
     let totals = progress.totals.clone();
+    if link.lines == ResetLines::Absent {
+        link::run_app_without_reset_lines(&mut link, opts.use_stub, totals.written > 0)?;
+    }
     let elapsed = started.elapsed();
     let started_how = if link.lines == ResetLines::Absent {
         "app started by loader command"

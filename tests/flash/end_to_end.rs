@@ -207,3 +207,37 @@ fn settings_only_on_an_erased_flash_writes_the_record_and_says_the_chip_does_not
         "only the record was written"
     );
 }
+
+#[test]
+fn without_the_stub_the_rom_loader_writes_verifies_and_starts_the_app() {
+    let sim = FlashableSim::start(&["--chip", "esp32c6"]);
+    let ran = run_flash(&sim, &["--no-stub", "--broadcast-ms", "0"]);
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    assert!(ran.stdout.contains("chip:     esp32c6"), "{}", ran.all());
+    assert!(ran.stdout.contains("ROM loader"), "{}", ran.all());
+    assert!(
+        ran.stdout.contains("flashed:  4 region(s) written"),
+        "{}",
+        ran.all()
+    );
+    assert!(
+        ran.stdout.contains(&format!("ready:    {}", sim.ws_url)),
+        "{}",
+        ran.all()
+    );
+    let flash = sim.flash();
+    let image = bundled_firmware::image_for("esp32c6").unwrap();
+    for part in &image.parts {
+        let at = part.offset as usize;
+        assert!(
+            flash[at..at + part.bytes.len()] == *part.bytes,
+            "{}",
+            part.name
+        );
+    }
+    // Nothing to write: no FLASH_END went out, so "run user code" starts the app.
+    let again = run_flash(&sim, &["--no-stub", "--broadcast-ms", "0"]);
+    assert_eq!(again.code, Some(0), "{}", again.all());
+    assert!(again.stdout.contains("nothing written"), "{}", again.all());
+    assert!(again.stdout.contains("ready:"), "{}", again.all());
+}
