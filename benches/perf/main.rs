@@ -8,6 +8,7 @@
 //! started with `__role` (it re-executes itself).
 
 mod children;
+mod console_parse;
 mod echo_server;
 mod proc_stats;
 mod reference;
@@ -25,7 +26,7 @@ const WSBENCH: &str = env!("CARGO_BIN_EXE_wsbench");
 
 /// The benchmark's fixed settings; `WSBENCH_BENCH_IDLE` changes the idle connection count
 /// `WSBENCH_BENCH_BIN` measures another wsbench build, and `WSBENCH_BENCH_ONLY`
-/// (`saturation`, `overhead`, `memory`, comma-separated) runs only some sections.
+/// (`saturation`, `overhead`, `memory`, `console`, comma-separated) runs only some sections.
 struct Plan {
     clients: usize,
     window: usize,
@@ -39,7 +40,8 @@ struct Plan {
     hold_for: Duration,
 }
 
-const SECTIONS: [&str; 3] = ["saturation", "overhead", "memory"];
+const SECTIONS: [&str; 4] = ["saturation", "overhead", "memory", "console"];
+const CONSOLE_TARGET_MB_S: f64 = 50.0;
 const OVERHEAD_P50_TARGET_US: i64 = 20;
 const IDLE_TARGET_BYTES: f64 = 16.0 * 1024.0;
 
@@ -201,6 +203,10 @@ fn bench() -> Result<bool, String> {
         );
         report("memory", memory(&plan, bin, &dir, &echo_url, &mut table));
     }
+    if wanted("console") {
+        println!("[4] console parsing: wsbench monitor --input on a mixed log");
+        report("console", console(bin, &dir, &mut table));
+    }
     drop(sim);
     drop(echo);
 
@@ -238,6 +244,41 @@ fn start_sim(bin: &Path) -> Result<Running, String> {
     children::start(cmd, "wsbench sim", Duration::from_secs(10), |l| {
         l.trim_start().starts_with("ws:")
     })
+}
+
+/// `monitor --input` throughput, median of three runs over a 64 MiB mixed log.
+fn console(bin: &Path, dir: &Path, table: &mut Table) -> Result<bool, String> {
+    let log = dir.join("mixed-console.log");
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console");
+    let bytes = console_parse::write_mixed_log(&log, &corpus)?;
+    let mut rates = Vec::new();
+    let mut events = 0;
+    for _ in 0..3 {
+        let (rate, n) = console_parse::parse_once(bin, &log)?;
+        rates.push(rate);
+        events = n;
+    }
+    rates.sort_by(f64::total_cmp);
+    let mb_s = rates[1] / 1e6;
+    println!(
+        "    {:.1} MB/s (runs: {}), {events} events from {:.1} MB",
+        mb_s,
+        rates
+            .iter()
+            .map(|r| format!("{:.1}", r / 1e6))
+            .collect::<Vec<_>>()
+            .join(", "),
+        bytes as f64 / 1e6
+    );
+    table.row([
+        "monitor --input, mixed console log".into(),
+        "–".into(),
+        format!("{mb_s:.1} MB/s"),
+        "–".into(),
+        format!(">= {CONSOLE_TARGET_MB_S} MB/s"),
+        met(Some(mb_s >= CONSOLE_TARGET_MB_S)),
+    ]);
+    Ok(true)
 }
 
 /// A wsbench figure, or why it could not be measured (the reason is printed once).

@@ -14,7 +14,7 @@ use clap::Args;
 use super::error::ConsoleError;
 use super::event::{ConsoleEvent, EventDetail};
 use super::parser::ConsoleParser;
-use super::port::{PortSource, SamePath, reset_into_app};
+use super::port::{PortSource, reset_into_app};
 use super::profile::{UserPattern, UserPatterns};
 use super::reader::{self, ReadSource, ReaderItem};
 use super::render::Style;
@@ -74,8 +74,12 @@ pub fn main(args: MonitorArgs) -> CommandResult {
         let Some(path) = &port else {
             return Err(Failure::usage(ConsoleError::NoPort));
         };
-        let mut source = PortSource::open(path, args.baud, Box::new(SamePath(path.clone())))
-            .map_err(Failure::unrunnable)?;
+        let mut source = PortSource::open(
+            path,
+            args.baud,
+            Box::new(crate::serial::BoardPort::at_path(path)),
+        )
+        .map_err(Failure::unrunnable)?;
         if args.reset
             && let Some(port) = source.port_mut()
         {
@@ -112,6 +116,7 @@ pub fn main(args: MonitorArgs) -> CommandResult {
         panics: 0,
         warnings: 0,
         errors: 0,
+        closed: false,
     };
     let mut parser = ConsoleParser::new(user, symbols);
     let mut events = Vec::new();
@@ -124,14 +129,15 @@ pub fn main(args: MonitorArgs) -> CommandResult {
             break;
         }
         match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(ReaderItem::Line(raw)) => {
-                if !view.json {
-                    let clean = text::clean(&raw.bytes);
-                    let _ =
-                        view.style
-                            .line(&mut view.out, &clean.text, clean.host_stamp.as_deref());
+            Ok(ReaderItem::Lines(lines)) => {
+                for raw in &lines {
+                    if !view.json {
+                        let clean = text::clean(&raw.bytes);
+                        view.line(&clean.text, clean.host_stamp.as_deref());
+                    }
+                    parser.feed(raw, &mut events);
+                    view.show(&mut events);
                 }
-                parser.feed(&raw, &mut events);
                 last_line = Instant::now();
                 idle_flushed = false;
             }
@@ -163,7 +169,9 @@ pub fn main(args: MonitorArgs) -> CommandResult {
             }
         }
         view.show(&mut events);
-        if view.broken_pipe() {
+        view.flush_live();
+        if view.closed {
+            // Stdout went away (`| head`): nobody reads on, so stop quietly.
             return Ok(Outcome::Success);
         }
     }
@@ -212,6 +220,8 @@ struct View<W: Write> {
     panics: u64,
     warnings: u64,
     errors: u64,
+    /// Writing to stdout failed.
+    closed: bool,
 }
 
 impl<W: Write> View<W> {
@@ -224,22 +234,27 @@ impl<W: Write> View<W> {
                 EventDetail::Error { .. } => self.errors += 1,
                 _ => {}
             }
-            let _ = if self.json {
+            let written = if self.json {
                 serde_json::to_writer(&mut self.out, &e.to_json(self.live))
                     .map_err(std::io::Error::from)
                     .and_then(|()| self.out.write_all(b"\n"))
             } else {
                 self.style.event(&mut self.out, &e, self.boots)
             };
-        }
-        if self.live {
-            let _ = self.out.flush();
+            self.closed |= written.is_err();
         }
     }
 
-    /// Stdout closed (`| head`): stop quietly.
-    fn broken_pipe(&mut self) -> bool {
-        false
+    fn line(&mut self, text: &str, stamp: Option<&str>) {
+        if self.style.line(&mut self.out, text, stamp).is_err() {
+            self.closed = true;
+        }
+    }
+
+    fn flush_live(&mut self) {
+        if self.live && self.out.flush().is_err() {
+            self.closed = true;
+        }
     }
 }
 

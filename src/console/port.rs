@@ -27,6 +27,29 @@ impl FindPort for SamePath {
     }
 }
 
+/// A board with a USB identity is found again by VID/PID and serial number, wherever it
+/// re-enumerates (`/dev/ttyACM0` may come back as `/dev/ttyACM1`); one without is
+/// waited for at its path.
+impl FindPort for crate::serial::BoardPort {
+    fn find(&self) -> Option<PathBuf> {
+        let Some(usb) = &self.usb else {
+            return self.path.exists().then(|| self.path.clone());
+        };
+        if usb.serial_number.is_none() && self.path.exists() {
+            return Some(self.path.clone());
+        }
+        crate::serial::list()
+            .ok()?
+            .into_iter()
+            .find(|p| {
+                p.usb.as_ref().is_some_and(|u| {
+                    u.vid == usb.vid && u.pid == usb.pid && u.serial_number == usb.serial_number
+                })
+            })
+            .map(|p| p.path)
+    }
+}
+
 /// How long one read waits before handing control back (so stop requests are seen).
 const READ_TIMEOUT: Duration = Duration::from_millis(100);
 

@@ -5,6 +5,7 @@
 
 use std::sync::LazyLock;
 
+use aho_corasick::AhoCorasick;
 use regex::{Regex, RegexSet};
 use wsbench_device::idf_log::DeviceEvent;
 
@@ -141,71 +142,87 @@ static HEAP: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// esp_http_server's own messages and the ESP-IDF WebSocket examples'.
+/// Every phrase the esp_http_server profile looks for, found in one pass per line
+/// (ASCII case ignored; most lines hold none of them).
+const HTTP_PHRASES: [&str; 11] = [
+    "error in accept (",
+    "error in recv : ",
+    "error in send : ",
+    "WS frame is not properly masked",
+    "Failed to send WS",
+    "httpd_ws_send_frame",
+    "Handshake done, the new connection was opened",
+    "client connected",
+    "client added",
+    "client disconnected",
+    "client removed",
+];
+const FREE_HEAP: usize = HTTP_PHRASES.len();
+
+static HTTP_FINDER: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(
+            HTTP_PHRASES
+                .iter()
+                .copied()
+                .chain(["free heap", "free_heap"]),
+        )
+        .expect("fixed phrases build")
+});
+
 fn http_server(msg: &str) -> Option<EventDetail> {
-    if let Some(rest) = after(msg, "error in accept (") {
-        return Some(EventDetail::AcceptError {
+    let found = HTTP_FINDER.find(msg)?;
+    let rest = &msg[found.end()..];
+    let at_start = found.start() == 0;
+    Some(match found.pattern().as_usize() {
+        0 => EventDetail::AcceptError {
             errno: leading_int(rest)?,
-        });
-    }
-    // `httpd_sock_err: error in recv : 104`
-    if let Some(rest) = after(msg, "error in ")
-        && let Some((op, errno)) = rest.split_once(" : ")
-        && matches!(op, "recv" | "send")
-    {
-        return Some(EventDetail::SocketError {
-            op: op.to_owned(),
-            errno: leading_int(errno)?,
-        });
-    }
-    if msg.contains("WS frame is not properly masked") {
-        return Some(EventDetail::ProtocolError {
+        },
+        1 | 2 => EventDetail::SocketError {
+            op: if found.pattern().as_usize() == 1 {
+                "recv"
+            } else {
+                "send"
+            }
+            .into(),
+            errno: leading_int(rest)?,
+        },
+        3 => EventDetail::ProtocolError {
             what: "WS frame is not properly masked".into(),
-        });
-    }
-    if msg.contains("Failed to send WS payload")
-        || msg.contains("Failed to send WS header")
-        || msg.contains("httpd_ws_send_frame failed")
-        || msg.contains("httpd_ws_send_frame_async failed")
-    {
-        return Some(EventDetail::SendFailed {
+        },
+        4 | 5 if msg.contains("ailed") => EventDetail::SendFailed {
             what: msg.to_owned(),
-        });
-    }
-    if msg.starts_with("Handshake done, the new connection was opened") {
-        return Some(EventDetail::ClientOpen {
+        },
+        6 => EventDetail::ClientOpen {
             id: None,
             peer: None,
             clients: None,
             max: None,
-        });
-    }
-    let lower_start = msg.get(..24).unwrap_or(msg).to_ascii_lowercase();
-    if lower_start.starts_with("new client connected") || lower_start.starts_with("client added") {
-        return Some(EventDetail::ClientOpen {
+        },
+        // `New client connected 57`, `Client added, total: 3`
+        7 | 8 if found.start() <= 4 => EventDetail::ClientOpen {
             id: last_int(msg.split("total").next().unwrap_or(msg)),
             peer: None,
             clients: total(msg),
             max: None,
-        });
-    }
-    if lower_start.starts_with("client disconnected") || lower_start.starts_with("client removed") {
-        return Some(EventDetail::ClientClose {
+        },
+        9 | 10 if at_start => EventDetail::ClientClose {
             id: last_int(msg.split("total").next().unwrap_or(msg)),
             reason: None,
             clients: total(msg),
             max: None,
-        });
-    }
-    if (msg.contains("heap") || msg.contains("Heap"))
-        && let Some(c) = HEAP.captures(msg)
-    {
-        return Some(EventDetail::Heap {
-            free: c[1].parse().ok()?,
-            min_free: c.get(2).and_then(|m| m.as_str().parse().ok()),
-            source: None,
-        });
-    }
-    None
+        },
+        i if i >= FREE_HEAP => {
+            let c = HEAP.captures(msg)?;
+            EventDetail::Heap {
+                free: c[1].parse().ok()?,
+                min_free: c.get(2).and_then(|m| m.as_str().parse().ok()),
+                source: None,
+            }
+        }
+        _ => return None,
+    })
 }
 
 fn after<'a>(s: &'a str, needle: &str) -> Option<&'a str> {

@@ -99,12 +99,10 @@ impl LineSplitter {
 /// What the reader thread hands on, in order.
 #[derive(Debug)]
 pub enum ReaderItem {
-    Line(RawLine),
+    /// The lines completed by one read (batched: one hand-over per read, not per line).
+    Lines(Vec<RawLine>),
     /// The source went away (port unplugged); `since` is when it was lost.
-    Lost {
-        since: SystemTime,
-        why: String,
-    },
+    Lost { since: SystemTime, why: String },
     /// The source is back after a gap.
     Back {
         since: SystemTime,
@@ -140,8 +138,8 @@ impl<R: Read + Send + 'static> ByteSource for ReadSource<R> {
 
 /// How often a lost source is tried again.
 const REOPEN_EVERY: Duration = Duration::from_millis(250);
-/// Lines waiting for the parser before the reader blocks (then the OS buffers).
-const BACKLOG: usize = 4096;
+/// Reads waiting for the parser before the reader blocks (then the OS buffers).
+const BACKLOG: usize = 64;
 
 /// Starts the reader on its own thread, owning `source`. Stops at the source's end, when
 /// `stop` is set, or when the receiver is dropped.
@@ -162,11 +160,9 @@ fn read_loop(mut source: impl ByteSource, stop: &AtomicBool, tx: &SyncSender<Rea
         match source.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => {
-                let mut alive = true;
-                splitter.push(&buf[..n], SystemTime::now(), &mut |line| {
-                    alive &= send(ReaderItem::Line(line));
-                });
-                if !alive {
+                let mut lines = Vec::new();
+                splitter.push(&buf[..n], SystemTime::now(), &mut |line| lines.push(line));
+                if !lines.is_empty() && !send(ReaderItem::Lines(lines)) {
                     return;
                 }
             }
@@ -180,7 +176,7 @@ fn read_loop(mut source: impl ByteSource, stop: &AtomicBool, tx: &SyncSender<Rea
             Err(e) => {
                 let since = SystemTime::now();
                 if let Some(line) = splitter.finish(since)
-                    && !send(ReaderItem::Line(line))
+                    && !send(ReaderItem::Lines(vec![line]))
                 {
                     return;
                 }
@@ -214,7 +210,7 @@ fn read_loop(mut source: impl ByteSource, stop: &AtomicBool, tx: &SyncSender<Rea
         }
     }
     if let Some(line) = splitter.finish(SystemTime::now())
-        && !send(ReaderItem::Line(line))
+        && !send(ReaderItem::Lines(vec![line]))
     {
         return;
     }
