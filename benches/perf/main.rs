@@ -11,6 +11,8 @@ mod children;
 mod echo_server;
 mod proc_stats;
 mod reference;
+mod schedule;
+mod soak;
 mod table;
 mod wsbench_run;
 
@@ -39,7 +41,7 @@ struct Plan {
     hold_for: Duration,
 }
 
-const SECTIONS: [&str; 3] = ["saturation", "overhead", "memory"];
+const SECTIONS: [&str; 5] = ["saturation", "overhead", "memory", "schedule", "soak"];
 const OVERHEAD_P50_TARGET_US: i64 = 20;
 const IDLE_TARGET_BYTES: f64 = 16.0 * 1024.0;
 
@@ -200,6 +202,22 @@ fn bench() -> Result<bool, String> {
             plan.idle, plan.few
         );
         report("memory", memory(&plan, bin, &dir, &echo_url, &mut table));
+    }
+    if wanted("schedule") {
+        println!("[4] send-schedule accuracy (echo.send_lag), simulated board");
+        report("schedule", schedule::run(bin, &dir, &sim_url, &mut table));
+    }
+    // Long by nature: only when asked for, for as many minutes as asked.
+    match std::env::var("WSBENCH_BENCH_SOAK")
+        .ok()
+        .map(|m| m.parse::<u64>())
+    {
+        Some(Ok(minutes)) if wanted("soak") => {
+            println!("[5] recorder memory over a {minutes}-minute soak, minimal echo server");
+            report("soak", soak::run(bin, &dir, &echo_url, minutes, &mut table));
+        }
+        Some(Err(_)) => return Err("WSBENCH_BENCH_SOAK takes a number of minutes".into()),
+        _ => println!("[5] soak skipped (set WSBENCH_BENCH_SOAK=10 for a 10-minute soak)"),
     }
     drop(sim);
     drop(echo);

@@ -46,6 +46,9 @@ pub const SEND_LAG_ALLOWANCE: Duration = Duration::from_micros(200);
 /// connection that takes data costs microseconds.
 const WAITING_SEND: Duration = Duration::from_millis(1);
 
+/// An anchor slot whose echo came back (no anchor is this far from the start).
+const ANSWERED: u64 = u64::MAX;
+
 /// First due time after the step starts, so every client is ready before it.
 const LEAD_IN: Duration = Duration::from_millis(20);
 
@@ -425,7 +428,6 @@ impl ClientJob {
         let give_up = self.give_up();
         let timeout = self.cfg.timeout.0;
         let mut t = ClientTally::default();
-        let mut seen = vec![false; count as usize];
         let mut open = true;
         // Messages that can still come back: all planned until the sender says how
         // many it never sent.
@@ -480,13 +482,13 @@ impl ClientJob {
                 self.rec.failure("corrupt");
                 continue;
             }
-            if seen[seq as usize] {
+            // Taking the anchor marks the message as answered: no second table to grow.
+            let taken = anchors[seq as usize].swap(ANSWERED, Ordering::AcqRel);
+            if taken == ANSWERED {
                 t.duplicates += 1;
                 continue;
             }
-            seen[seq as usize] = true;
-            let anchor = self.plan.start
-                + Duration::from_nanos(anchors[seq as usize].load(Ordering::Acquire));
+            let anchor = self.plan.start + Duration::from_nanos(taken);
             let latency = now.saturating_duration_since(anchor);
             // Its latency is a fact worth keeping; its echo still missed its timeout.
             self.rec.sample("latency", latency);
@@ -539,5 +541,6 @@ impl WaitLog {
 }
 
 fn nanos_since(start: Instant, t: Instant) -> u64 {
-    u64::try_from(t.saturating_duration_since(start).as_nanos()).unwrap_or(u64::MAX)
+    u64::try_from(t.saturating_duration_since(start).as_nanos())
+        .map_or(ANSWERED - 1, |n| n.min(ANSWERED - 1))
 }
