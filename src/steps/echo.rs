@@ -161,6 +161,12 @@ pub(super) async fn drive(
     rec: &StepRec,
     keep_latency: bool,
 ) -> Round {
+    // Each client's table of anchors first: allocating millions of them must not eat
+    // into the first messages' timeouts.
+    let sizing = plan(cfg, clients.len() as u32, Instant::now());
+    let tables: Vec<Arc<[AtomicU64]>> = (0..sizing.clients)
+        .map(|c| (0..sizing.count_of(c)).map(|_| AtomicU64::new(0)).collect())
+        .collect();
     let plan = plan(cfg, clients.len() as u32, Instant::now() + LEAD_IN);
     let (pacer, releases) = pacer::start(plan);
     if !pacer.running() {
@@ -170,7 +176,9 @@ pub(super) async fn drive(
         };
     }
     let mut tasks = JoinSet::new();
-    for (i, (client, released)) in clients.into_iter().zip(releases).enumerate() {
+    for (i, ((client, released), anchors)) in
+        clients.into_iter().zip(releases).zip(tables).enumerate()
+    {
         let job = ClientJob {
             index: i as u32,
             plan,
@@ -178,7 +186,7 @@ pub(super) async fn drive(
             rec: rec.clone(),
             keep_latency,
         };
-        tasks.spawn(job.run(client, released));
+        tasks.spawn(job.run(client, released, anchors));
     }
     let mut total = ClientTally::default();
     let mut kept = Vec::new();
@@ -277,12 +285,12 @@ impl ClientJob {
         self,
         client: PooledClient,
         released: UnboundedReceiver<u64>,
+        // Per message: nanoseconds after the plan's start from which its latency counts.
+        anchors: Arc<[AtomicU64]>,
     ) -> (ClientTally, Option<PooledClient>) {
         let id = client.id;
         let count = self.plan.count_of(self.index);
         let (sink, stream) = client.ws.split();
-        // Per message: nanoseconds after the plan's start from which its latency counts.
-        let anchors: Arc<[AtomicU64]> = (0..count).map(|_| AtomicU64::new(0)).collect();
         let (done_tx, done_rx) = oneshot::channel();
         // The sender is a task of its own: a sender catching up on a backlog must never
         // delay the moment an echo is read (and so inflate its latency).
