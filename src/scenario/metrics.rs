@@ -121,7 +121,7 @@ pub fn step_distributions(kind: &str) -> &'static [&'static str] {
         "echo" | "capacity" => &["latency", "send_lag"],
         "fanout" => &["spread", "latency"],
         "exhaust" | "churn" => &["connect"],
-        "ping" => &["rtt"],
+        "ping" => &["rtt", "send_lag"],
         "abrupt" => &["check"],
         "frames" => &["latency"],
         _ => &[],
