@@ -31,8 +31,9 @@ pub use build::{StepSummary, device_metric, distribution};
 const HIST_MAX_US: u64 = 600_000_000;
 
 /// Seconds of the timeline that keep their full latency histogram: shards hand a
-/// second in when they first record in the next one, so older seconds are complete.
-const OPEN_SECONDS: u64 = 2;
+/// second in when they first record in the next one, so older seconds are complete;
+/// a few more let steps that time samples after the fact (fan-out) stamp them exactly.
+const OPEN_SECONDS: u64 = 5;
 
 /// An empty histogram with the bounds every distribution of a run uses.
 pub fn new_hist() -> Histogram<u64> {
@@ -445,6 +446,35 @@ impl StepRec {
                     .latency
                     .get_or_insert_with(|| Box::new(new_hist()))
                     .record(us);
+            }
+        })
+    }
+
+    /// One timing sample stamped at `at` on the timeline (a step that times its
+    /// samples after the fact, like fan-out, puts each in the second it happened). Takes
+    /// the state's lock: for samples analysed in bulk, not the hot path. A second
+    /// already sealed keeps an upper bound of its p99 (the larger of the two).
+    pub fn sample_at(&self, dist: &'static str, d: Duration, at: Instant) {
+        let us = (d.as_micros() as u64).clamp(1, HIST_MAX_US);
+        let second = at.saturating_duration_since(self.rec.inner.start).as_secs();
+        self.with(|st, _| {
+            let step = &mut st.steps[self.idx];
+            match step.hists.get_mut(dist) {
+                Some(h) => {
+                    let _ = h.record(us);
+                }
+                None => {
+                    let mut h = new_hist();
+                    let _ = h.record(us);
+                    step.hists.insert(dist.to_string(), h);
+                }
+            }
+            if dist == "latency" || dist == "rtt" {
+                let mut h = Box::new(new_hist());
+                let _ = h.record(us);
+                let mut one = ShardSecond::new(second);
+                one.latency = Some(h);
+                Recorder::merge_second(st, one);
             }
         })
     }

@@ -68,6 +68,8 @@ pub fn step_metrics(kind: &str) -> &'static [(&'static str, MetricClass)] {
             ("lost", Count),
             ("duplicates", Count),
             ("reordered", Count),
+            ("partial", Count),
+            ("negative_latency", Count),
             ("loss", Ratio),
         ],
         "tls" => &[
