@@ -35,6 +35,9 @@ const HIST_MAX_US: u64 = 600_000_000;
 /// a few more let steps that time samples after the fact (fan-out) stamp them exactly.
 const OPEN_SECONDS: u64 = 5;
 
+/// Most spare per-second histograms kept (each about 170 KB).
+const SPARE_MAX: usize = 2 * SHARDS;
+
 /// An empty histogram with the bounds every distribution of a run uses.
 pub fn new_hist() -> Histogram<u64> {
     Histogram::new_with_bounds(1, HIST_MAX_US, 3).expect("static histogram bounds are valid")
@@ -65,6 +68,11 @@ struct State {
     seconds: Vec<Second>,
     /// Seconds before this index keep only their summary figures.
     sealed: usize,
+    /// Emptied per-second histograms, reused so a long run does not allocate (and
+    /// fragment the heap with) one large histogram per second.
+    /// Boxed as the seconds hold them, so they move in and out without a copy.
+    #[allow(clippy::vec_box)]
+    spare: Vec<Box<Histogram<u64>>>,
     open_connections: u64,
     device: DeviceState,
 }
@@ -195,19 +203,36 @@ impl Recorder {
         let sec = Self::second_no(state, from.at);
         sec.sent += from.sent;
         sec.received += from.received;
-        if let Some(h) = from.latency {
-            match &mut sec.latency {
+        let leftover = match from.latency {
+            Some(h) if h.is_empty() => Some(h),
+            Some(h) => match &mut sec.latency {
                 Some(x) => {
                     let _ = x.add(&*h);
+                    Some(h)
                 }
                 None if sealed => {
-                    // Not reached by design (seconds are sealed only after every shard
-                    // handed them in); if it were, the p99 kept is an upper bound.
+                    // Not reached by the shards (seconds are sealed only after every
+                    // shard handed them in); a late `sample_at` keeps an upper bound.
                     let p = h.value_at_quantile(0.99);
                     sec.latency_p99 = Some(sec.latency_p99.map_or(p, |q| q.max(p)));
+                    Some(h)
                 }
-                None => sec.latency = Some(h),
-            }
+                None => {
+                    sec.latency = Some(h);
+                    None
+                }
+            },
+            None => None,
+        };
+        if let Some(h) = leftover {
+            Self::recycle(state, h);
+        }
+    }
+
+    fn recycle(state: &mut State, mut h: Box<Histogram<u64>>) {
+        if state.spare.len() < SPARE_MAX {
+            h.reset();
+            state.spare.push(h);
         }
     }
 
@@ -285,10 +310,15 @@ impl Recorder {
         let mut st = self.lock();
         let end = (upto as usize).min(st.seconds.len());
         let begin = st.sealed.min(end);
+        let mut freed = Vec::new();
         for sec in &mut st.seconds[begin..end] {
             if let Some(h) = sec.latency.take() {
                 sec.latency_p99 = (!h.is_empty()).then(|| h.value_at_quantile(0.99));
+                freed.push(h);
             }
+        }
+        for h in freed {
+            Self::recycle(&mut st, h);
         }
         st.sealed = st.sealed.max(end);
     }
@@ -407,10 +437,20 @@ impl StepRec {
         let mut sh = lock(&inner.shards[my_shard()]);
         let now = self.rec.elapsed().as_secs();
         let (_, rolled) = sh.second_at(now);
-        f(&mut sh, self.idx);
+        let rolled_over = rolled.is_some();
         if let Some(old) = rolled {
-            Recorder::merge_second(&mut self.rec.lock(), old);
-            drop(sh);
+            let mut st = self.rec.lock();
+            Recorder::merge_second(&mut st, old);
+            // The new second's histogram from the spares, not a fresh allocation.
+            if let Some(sec) = sh.second.as_mut()
+                && sec.latency.is_none()
+            {
+                sec.latency = st.spare.pop();
+            }
+        }
+        f(&mut sh, self.idx);
+        drop(sh);
+        if rolled_over {
             self.rec.maybe_seal(now);
         }
     }
