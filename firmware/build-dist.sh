@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the bundled firmware for ESP32-C3 and ESP32-C6 and writes, per chip, the parts
-# espflash would flash (bootloader, partition table, app) plus dist/manifest.json.
+# espflash would flash (bootloader, partition table, app), the app's function symbols
+# (app.symbols, for decoding its panics) plus dist/manifest.json.
 #
 #   firmware/build-dist.sh            # writes firmware/dist/
 #   firmware/build-dist.sh OUT_DIR    # writes elsewhere (check-dist.sh uses this)
@@ -63,6 +64,9 @@ for entry in "${CHIPS[@]}"; do
   mkdir -p "$OUT_DIR/$chip"
   python3 "$FW_DIR/scripts/split_image.py" "$scratch/$chip-merged.bin" "$OUT_DIR/$chip" \
     > "$scratch/$chip-parts.jsonl"
+  # Function symbols of the same ELF, so panics of the bundled image are decoded
+  # without shipping its debug info (src/console/symbols.rs reads them).
+  python3 "$FW_DIR/scripts/symbols.py" "$elf" "$chip" "$OUT_DIR/$chip/app.symbols"
   echo "$chip $target" > "$scratch/$chip-target"
 done
 

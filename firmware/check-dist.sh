@@ -57,7 +57,7 @@ while read -r file; do
     echo "check-dist: DIFFERENT  $file (committed $(sha256sum < "$FW_DIR/dist/$file" | cut -c1-16), rebuilt $(sha256sum < "$rebuilt/$file" | cut -c1-16))"
     status=1
   fi
-done < <(python3 -c 'import json,sys; [print(p["file"]) for i in json.load(open(sys.argv[1]))["images"] for p in i["parts"]]' "$FW_DIR/dist/manifest.json")
+done < <(python3 -c 'import json,sys; [print(p) for i in json.load(open(sys.argv[1]))["images"] for p in [q["file"] for q in i["parts"]] + [i["chip"] + "/app.symbols"]]' "$FW_DIR/dist/manifest.json")
 
 echo "check-dist: rebuilt and compared in $(( $(date +%s) - start )) s"
 if [ $status -ne 0 ]; then

@@ -51,7 +51,7 @@ impl Failure {
     pub fn report_and_exit(self) -> ExitCode {
         let code = self.exit_code();
         let (Failure::Usage(report) | Failure::Unrunnable(report)) = self;
-        eprintln!("{report:?}");
+        crate::terminal::err_line(&format!("{report:?}"));
         ExitCode::from(code)
     }
 }

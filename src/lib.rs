@@ -7,12 +7,17 @@
 pub mod bundled_firmware;
 pub mod cli;
 pub mod client;
+pub mod console;
 pub mod exit;
+pub mod flash;
+pub mod manpage;
 pub mod recorder;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod serial;
 pub mod sim;
 pub mod sim_runtime;
 pub mod steps;
 pub mod target;
+pub mod terminal;

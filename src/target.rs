@@ -9,12 +9,9 @@ use thiserror::Error;
 use crate::client::Endpoint;
 use crate::client::tls::{Trust, client_config};
 use crate::report::model::TargetKind;
+use crate::serial::BoardPort;
 use crate::sim::SimOptions;
 use crate::sim_runtime::SimOnOwnRuntime;
-
-/// USB vendor ids of the bridges ESP32 boards carry: Espressif's own USB-Serial-JTAG,
-/// Silicon Labs CP210x, WCH CH340/CH343.
-const BOARD_VIDS: &[(u16, &str)] = &[(0x303A, "Espressif"), (0x10C4, "CP210x"), (0x1A86, "CH340")];
 
 #[derive(Debug, Error, Diagnostic)]
 pub enum TargetError {
@@ -108,16 +105,13 @@ pub fn endpoint(url: &str, trust: &Trust) -> Result<Endpoint, TargetError> {
     })
 }
 
-/// A serial port that looks like an ESP32 board, for the message only.
-pub fn board_on_usb() -> Option<String> {
-    let ports = serialport::available_ports().ok()?;
-    ports.into_iter().find_map(|p| match p.port_type {
-        serialport::SerialPortType::UsbPort(usb) => BOARD_VIDS
-            .iter()
-            .find(|(vid, _)| *vid == usb.vid)
-            .map(|(_, name)| format!("{} ({name} {:04x}:{:04x})", p.port_name, usb.vid, usb.pid)),
-        _ => None,
-    })
+/// The first listed serial port that looks like an ESP32 board (its adapter is one boards
+/// carry), if any.
+pub fn board_on_usb() -> Option<BoardPort> {
+    crate::serial::list()
+        .ok()?
+        .into_iter()
+        .find(|p| p.adapter.is_likely_esp())
 }
 
 /// Resolves the request; starts the simulated board when that is the target.

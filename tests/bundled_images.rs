@@ -5,7 +5,7 @@
 
 use md5::Md5;
 use sha2::{Digest, Sha256};
-use wsbench::bundled_firmware::{self, APP_OFFSET, BundledImage, IMAGES, PARTITION_TABLE_OFFSET};
+use wsbench::bundled_firmware::{self, BundledImage};
 use wsbench_device::config_record;
 
 /// ESP image header magic.
@@ -115,7 +115,8 @@ fn part<'a>(image: &'a BundledImage, name: &str) -> &'a [u8] {
 
 #[test]
 fn both_chips_are_bundled() {
-    let chips: Vec<_> = IMAGES.iter().map(|i| i.chip).collect();
+    let images = bundled_firmware::images().expect("bundle consistent");
+    let chips: Vec<_> = images.iter().map(|i| i.chip).collect();
     assert_eq!(chips, ["esp32c3", "esp32c6"]);
     assert!(bundled_firmware::image_for("esp32c6").is_some());
     assert!(bundled_firmware::image_for("esp32s3").is_none());
@@ -123,7 +124,7 @@ fn both_chips_are_bundled() {
 
 #[test]
 fn bootloaders_are_valid_images_for_their_chip() {
-    for image in &IMAGES {
+    for image in bundled_firmware::images().expect("bundle consistent") {
         let bytes = part(image, "bootloader");
         let parsed = parse_image(&format!("{} bootloader", image.chip), bytes);
         assert_eq!(
@@ -139,7 +140,7 @@ fn bootloaders_are_valid_images_for_their_chip() {
 #[test]
 fn apps_are_valid_images_with_the_firmware_crates_descriptor() {
     let version = firmware_crate_version();
-    for image in &IMAGES {
+    for image in bundled_firmware::images().expect("bundle consistent") {
         let bytes = part(image, "app");
         let parsed = parse_image(&format!("{} app", image.chip), bytes);
         assert_eq!(
@@ -174,7 +175,7 @@ fn apps_are_valid_images_with_the_firmware_crates_descriptor() {
 
 #[test]
 fn partition_tables_place_the_settings_record_and_the_app() {
-    for image in &IMAGES {
+    for image in bundled_firmware::images().expect("bundle consistent") {
         let table = part(image, "partition-table");
         let mut entries = Vec::new();
         let mut pos = 0;
@@ -216,7 +217,7 @@ fn partition_tables_place_the_settings_record_and_the_app() {
         let (_, kind, _, offset, size) = find("factory");
         assert_eq!(
             (kind, offset),
-            (0, APP_OFFSET),
+            (0, image.part("app").expect("an app part").offset),
             "{}: factory app",
             image.chip
         );
@@ -226,7 +227,6 @@ fn partition_tables_place_the_settings_record_and_the_app() {
             image.chip
         );
     }
-    assert_eq!(PARTITION_TABLE_OFFSET, 0x8000);
 }
 
 #[test]
@@ -236,8 +236,9 @@ fn manifest_matches_the_bundled_files() {
     assert_eq!(manifest.firmware, "wsbench-firmware");
     assert_eq!(manifest.version, firmware_crate_version());
     assert!(!manifest.source_revision.is_empty());
-    assert_eq!(manifest.images.len(), IMAGES.len());
-    for (listed, bundled) in manifest.images.iter().zip(IMAGES.iter()) {
+    let images = bundled_firmware::images().expect("bundle consistent");
+    assert_eq!(manifest.images.len(), images.len());
+    for (listed, bundled) in manifest.images.iter().zip(images.iter()) {
         assert_eq!(listed.chip, bundled.chip);
         assert_eq!(listed.parts.len(), bundled.parts.len(), "{}", listed.chip);
         for (lp, bp) in listed.parts.iter().zip(bundled.parts.iter()) {

@@ -82,6 +82,7 @@ fn report(echo_p50_us: u64, limit: f64) -> Report {
             sha256: "0a".repeat(32),
         },
         complete: true,
+        started: true,
         interruption: None,
         verdict: if limit_held {
             Verdict::Pass
@@ -171,8 +172,15 @@ fn slower_echo_and_lower_limit_exit_1() {
 #[test]
 fn tolerance_flag_absorbs_noise() {
     let dir = tempfile::tempdir().unwrap();
-    let a = write(dir.path(), "a", &report(1_000, 7.0));
-    let b = write(dir.path(), "b", &report(1_300, 7.0));
+    // Against a server by URL: the simulated board's host-timing tolerance would
+    // absorb 30 % on its own.
+    let by_url = |p50| {
+        let mut r = report(p50, 7.0);
+        r.target.kind = TargetKind::Url;
+        r
+    };
+    let a = write(dir.path(), "a", &by_url(1_000));
+    let b = write(dir.path(), "b", &by_url(1_300));
     let (code, out, _) = diff(&[a.as_os_str(), b.as_os_str()]);
     assert_eq!(code, 1, "30 % slower is a regression by default: {out}");
     let (code, out, _) = diff(&[
@@ -194,6 +202,13 @@ fn different_scenario_and_target_are_noted() {
     board.scenario.sha256 = "ff".repeat(32);
     let b = write(dir.path(), "b", &board);
     let (code, out, err) = diff(&[a.as_os_str(), b.as_os_str()]);
+    assert_eq!(code, 2, "different scenarios are refused: {out}{err}");
+    assert!(
+        err.contains("wsbench::report::different_scenarios"),
+        "{err}"
+    );
+    assert!(err.contains("--force"), "{err}");
+    let (code, out, err) = diff(&[a.as_os_str(), b.as_os_str(), "--force".as_ref()]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("note: scenarios differ"), "{out}");
     assert!(
@@ -232,4 +247,153 @@ fn unreadable_input_exits_2_with_a_clear_message() {
     let (code, _, err) = diff(&[a.as_os_str(), a.as_os_str(), "--tolerance=-5".as_ref()]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("expected a number 0 or above"), "{err}");
+}
+
+#[test]
+fn json_prints_the_comparison_with_directions_and_judgements() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(dir.path(), "a", &report(900, 7.0));
+    let b = write(dir.path(), "b", &report(2_000, 7.0));
+    let (code, out, err) = diff(&[a.as_os_str(), b.as_os_str(), "--json".as_ref()]);
+    assert_eq!(code, 1, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
+    assert!(v["regression_count"].as_u64().unwrap() >= 1);
+    let changes = v["changes"].as_array().unwrap();
+    let p50 = changes
+        .iter()
+        .find(|c| c["name"] == "echo.latency.p50")
+        .unwrap();
+    assert_eq!(p50["direction"], "lower-is-better");
+    assert_eq!(p50["judgement"], "regression");
+    assert_eq!(p50["section"], "step echo");
+    let sent = changes.iter().find(|c| c["name"] == "echo.sent").unwrap();
+    assert_eq!(sent["direction"], "neutral");
+    assert_eq!(v["a"]["simulated"], true);
+}
+
+// Runs of the real binary against the simulated board and a test server of our own.
+
+const ECHO_SCENARIO: &str = "name: echo-diff\nsteps:\n  - connect: { clients: 2 }\n  - echo: { rate: 25, per: client, size: 64, duration: 2s }\nthresholds: [\"echo.loss == 0\"]\n";
+
+fn run_into(reports: &Path, scenario: &Path, extra: &[&str]) -> PathBuf {
+    let before: Vec<_> = std::fs::read_dir(reports)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    let out = Command::new(env!("CARGO_BIN_EXE_wsbench"))
+        .args(["run", scenario.to_str().unwrap(), "--quiet"])
+        .args(["--report-dir", reports.to_str().unwrap()])
+        .args(extra)
+        .env_remove("WSBENCH_TARGET")
+        .env_remove("WSBENCH_REPORT_DIR")
+        .output()
+        .expect("wsbench runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_dir(reports)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| !before.contains(p))
+        .expect("a new report folder")
+}
+
+#[test]
+fn identical_runs_on_the_simulated_board_diff_clean_at_least_9_of_10_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("echo.yaml");
+    std::fs::write(&scenario, ECHO_SCENARIO).unwrap();
+    let reports = dir.path().join("reports");
+    let base = run_into(&reports, &scenario, &["--sim"]);
+    let mut clean = 0;
+    let mut dirty = Vec::new();
+    for _ in 0..10 {
+        let other = run_into(&reports, &scenario, &["--sim"]);
+        let (code, out, err) = diff(&[base.as_os_str(), other.as_os_str()]);
+        assert!(code == 0 || code == 1, "{out}{err}");
+        assert!(
+            !out.contains("send_lag")
+                || !out
+                    .lines()
+                    .any(|l| l.contains("send_lag") && l.ends_with("REGRESSION")),
+            "{out}"
+        );
+        if code == 0 {
+            clean += 1;
+        } else {
+            dirty.push(out);
+        }
+    }
+    assert!(
+        clean >= 9,
+        "only {clean} of 10 identical runs diffed clean:\n{}",
+        dirty.join("\n----\n")
+    );
+}
+
+/// A plain tokio-tungstenite echo server on 127.0.0.1 that waits `delay` before each
+/// echo: a server that got slower by a known amount. Lives at most a minute.
+fn delayed_echo_server(delay: std::time::Duration) -> u16 {
+    use futures_util::{SinkExt, StreamExt};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let serve = async {
+                while let Ok((tcp, _)) = listener.accept().await {
+                    tokio::spawn(async move {
+                        let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+                            return;
+                        };
+                        while let Some(Ok(msg)) = ws.next().await {
+                            if msg.is_text() || msg.is_binary() {
+                                tokio::time::sleep(delay).await;
+                                if ws.send(msg).await.is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                    });
+                }
+            };
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(60), serve).await;
+        });
+    });
+    port
+}
+
+#[test]
+fn a_server_slowed_by_a_known_delay_is_a_regression() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("echo.yaml");
+    std::fs::write(&scenario, ECHO_SCENARIO).unwrap();
+    let reports = dir.path().join("reports");
+    let fast = delayed_echo_server(std::time::Duration::ZERO);
+    let slow = delayed_echo_server(std::time::Duration::from_millis(20));
+    let url = |port: u16| format!("ws://127.0.0.1:{port}/");
+    let a = run_into(&reports, &scenario, &["--target", &url(fast)]);
+    let b = run_into(&reports, &scenario, &["--target", &url(slow)]);
+    let (code, out, err) = diff(&[a.as_os_str(), b.as_os_str()]);
+    assert_eq!(code, 1, "{out}{err}");
+    for name in ["echo.latency.p50", "echo.latency.p99"] {
+        let line = out
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("{name} missing:\n{out}"));
+        assert!(line.ends_with("REGRESSION"), "{line}");
+    }
+    // The way back is an improvement, not a regression.
+    let (code, out, _) = diff(&[b.as_os_str(), a.as_os_str()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("better"), "{out}");
 }

@@ -330,8 +330,15 @@ fn unknown_metric_in_threshold_is_refused() {
     );
 }
 
+/// A run that cannot start exits 3, says why, and still leaves `report.json` (not
+/// started, with the reason) and a `junit.xml` whose one failing case names it.
 fn assert_unreachable(url: &str, expected: &[&str]) {
     let file = root().join("scenarios/echo.yaml");
+    let reports = scratch(&format!(
+        "unreachable-{}",
+        url.replace([':', '/', '.'], "_")
+    ))
+    .join("r");
     let started = Instant::now();
     let out = wsbench(&[
         "run",
@@ -341,13 +348,41 @@ fn assert_unreachable(url: &str, expected: &[&str]) {
         "--connect-timeout",
         "1s",
         "--report-dir",
-        "/nonexistent",
+        reports.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     for e in expected {
         assert!(text(&out).contains(e), "expected `{e}` in:\n{}", text(&out));
     }
+    assert!(
+        text(&out).contains("wsbench::run::unreachable"),
+        "{}",
+        text(&out)
+    );
     assert!(started.elapsed() < Duration::from_secs(10));
+    let rep = report(&reports);
+    assert_eq!(rep["verdict"], "incomplete");
+    assert_eq!(rep["started"], false);
+    let why = rep["interruption"].as_str().unwrap();
+    assert!(why.starts_with("could not start: "), "{why}");
+    let dir = std::fs::read_dir(&reports)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let xml = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let cases: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    assert_eq!(cases.len(), 1, "{xml}");
+    let failure = cases[0]
+        .children()
+        .find(|n| n.has_tag_name("failure"))
+        .expect("a failure");
+    assert_eq!(failure.attribute("message"), Some(why), "{xml}");
 }
 
 #[test]

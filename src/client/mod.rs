@@ -100,6 +100,13 @@ impl ConnectError {
             ConnectError::TcpTimeout { .. } => {
                 "check that the host is on this network (joined the board's AP?) and the address is right"
             }
+            ConnectError::Tls { reason, .. }
+                if reason.starts_with("certificate")
+                    && reason.contains("as a CA (trust anchor)")
+                    && !reason.contains("the bundled device certificate") =>
+            {
+                "the --ca file is neither the server's CA nor its own certificate: fetch the certificate the server presents (`openssl s_client -connect HOST:PORT -showcerts`) and give that or its CA to --ca, or --insecure to skip the check"
+            }
             ConnectError::Tls { reason, .. } if reason.starts_with("certificate") => {
                 "the server's certificate must be trusted: pass --ca FILE, or --insecure to skip the check"
             }
@@ -229,6 +236,9 @@ fn tls_error(addr: SocketAddr, e: std::io::Error) -> ConnectError {
                 .get_ref()
                 .and_then(|inner| inner.downcast_ref::<rustls::Error>())
             {
+                Some(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(o))) => {
+                    format!("certificate not trusted: {o}")
+                }
                 Some(rustls::Error::InvalidCertificate(c)) => {
                     format!("certificate not trusted ({c:?})")
                 }

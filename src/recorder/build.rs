@@ -87,8 +87,8 @@ fn step_report(s: &super::StepRecord, now: Duration) -> StepReport {
             .map(|(k, v)| {
                 let unit = units
                     .iter()
-                    .find(|(m, _)| m == k)
-                    .map_or("count", |(_, c)| c.unit());
+                    .find(|(m, _, _)| m == k)
+                    .map_or("count", |(_, c, _)| c.unit());
                 (
                     k.clone(),
                     Metric {

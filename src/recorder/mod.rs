@@ -526,7 +526,7 @@ impl StepRec {
             debug_assert!(
                 metrics::step_metrics(&step.kind)
                     .iter()
-                    .any(|(m, _)| *m == metric),
+                    .any(|(m, _, _)| *m == metric),
                 "{metric} is not a documented metric of {}",
                 step.kind
             );

@@ -76,12 +76,57 @@ pub fn value_in_unit(value: f64, unit: &str) -> String {
         "ms" => duration_us(value * 1_000.0),
         "s" => duration_us(value * 1_000_000.0),
         "bytes" | "B" => bytes(value),
-        "ratio" => format!("{} %", trim(value * 100.0, 3)),
-        "%" | "percent" => format!("{} %", trim(value, 3)),
+        "ratio" => percent(value * 100.0),
+        "%" | "percent" => percent(value),
+        "msg/s" | "/s" => format!("{} {unit}", rate(value)),
         "count" | "" => number(value, 2),
         "flag" => (if value != 0.0 { "yes" } else { "no" }).to_string(),
         other => format!("{} {other}", number(value, 2)),
     }
+}
+
+/// A percentage for a reader: three significant digits (`90.8 %`, `1.25 %`,
+/// `0.0123 %`), never rounded to `0 %` or `100 %` when it is not exactly that.
+pub fn percent(pct: f64) -> String {
+    if !pct.is_finite() {
+        return "–".to_string();
+    }
+    if pct == 0.0 || pct == 100.0 {
+        return format!("{} %", trim(pct, 0));
+    }
+    let mut decimals = significant_decimals(pct, 3);
+    // 99.96 must not read as 100, 0.0004 must not read as 0.
+    while decimals < 6 {
+        let shown: f64 = trim(pct, decimals).parse().unwrap_or(pct);
+        if shown != 100.0 && shown != 0.0 {
+            break;
+        }
+        decimals += 1;
+    }
+    format!("{} %", trim(pct, decimals))
+}
+
+/// A rate (messages per second) with at most three significant decimals and grouped
+/// thousands: `1 394`, `45.7`, `0.983`.
+pub fn rate(v: f64) -> String {
+    if !v.is_finite() {
+        return "–".to_string();
+    }
+    if v.abs() >= 100.0 {
+        return number(v.round(), 0);
+    }
+    trim(v, significant_decimals(v, 3))
+}
+
+/// Decimals that leave `digits` significant digits of `v` (none past the point for
+/// numbers that already have that many).
+fn significant_decimals(v: f64, digits: i32) -> usize {
+    let abs = v.abs();
+    if abs == 0.0 {
+        return 0;
+    }
+    let magnitude = abs.log10().floor() as i32 + 1;
+    (digits - magnitude).clamp(0, 8) as usize
 }
 
 /// A signed relative change (`+12.5 %`), or `new` when the old value was zero.
@@ -173,6 +218,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ratios_and_rates_read_as_people_write_them() {
+        assert_eq!(value_in_unit(0.9076638965835642, "ratio"), "90.8 %");
+        assert_eq!(value_in_unit(0.0125, "ratio"), "1.25 %");
+        assert_eq!(value_in_unit(0.000123, "ratio"), "0.0123 %");
+        assert_eq!(value_in_unit(0.99996, "ratio"), "99.996 %");
+        assert_eq!(value_in_unit(0.0, "ratio"), "0 %");
+        assert_eq!(value_in_unit(1.0, "ratio"), "100 %");
+        assert_eq!(value_in_unit(1394.0497703947751, "msg/s"), "1 394 msg/s");
+        assert_eq!(value_in_unit(45.678, "msg/s"), "45.7 msg/s");
+        assert_eq!(value_in_unit(0.98345, "msg/s"), "0.983 msg/s");
+    }
+
+    #[test]
     fn durations_pick_a_readable_unit() {
         assert_eq!(duration_us(850.0), "850 µs");
         assert_eq!(duration_us(2.5), "2.5 µs");
@@ -203,7 +261,7 @@ mod tests {
         assert_eq!(value_in_unit(7.0, "count"), "7");
         assert_eq!(value_in_unit(1.0, "flag"), "yes");
         assert_eq!(value_in_unit(0.0, "flag"), "no");
-        assert_eq!(value_in_unit(1234.5, "msg/s"), "1234.5 msg/s");
+        assert_eq!(value_in_unit(1234.5, "msg/s"), "1 235 msg/s");
     }
 
     #[test]

@@ -12,6 +12,24 @@ pub fn render(report: &Report) -> String {
     let mut cases = String::new();
     let (mut tests, mut failures, mut errors, mut skipped) = (0, 0, 0, 0);
 
+    if !report.started {
+        // Nothing ran: one failing case that names why, not a wall of "not measured".
+        let why = report
+            .interruption
+            .as_deref()
+            .unwrap_or("the run could not start");
+        tests += 1;
+        failures += 1;
+        let _ = write!(
+            cases,
+            "    <testcase classname=\"{}\" name=\"run could not start\" time=\"0\">\n      <failure type=\"not-started\" message=\"{}\">{}</failure>\n    </testcase>\n",
+            esc(&suite),
+            esc(why),
+            esc(&format!("target {}\n{why}", report.target.url))
+        );
+        return wrap(report, &suite, &cases, [tests, failures, errors, skipped]);
+    }
+
     for t in &report.thresholds {
         tests += 1;
         let _ = write!(
@@ -100,6 +118,12 @@ pub fn render(report: &Report) -> String {
         );
     }
 
+    wrap(report, &suite, &cases, [tests, failures, errors, skipped])
+}
+
+/// The document around the test cases: suite totals and the run's properties.
+fn wrap(report: &Report, suite: &str, cases: &str, totals: [u32; 4]) -> String {
+    let [tests, failures, errors, skipped] = totals;
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         xml,
@@ -109,7 +133,7 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(
         xml,
         "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{}\" timestamp=\"{}\">",
-        esc(&suite),
+        esc(suite),
         seconds(report.duration_ms),
         esc(report.started_at.trim_end_matches('Z'))
     );
@@ -131,7 +155,7 @@ pub fn render(report: &Report) -> String {
     property("scenario.sha256", &report.scenario.sha256);
     property("tool.version", &report.tool.version);
     xml.push_str("    </properties>\n");
-    xml.push_str(&cases);
+    xml.push_str(cases);
     xml.push_str("  </testsuite>\n</testsuites>\n");
     xml
 }

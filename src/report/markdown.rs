@@ -296,7 +296,7 @@ mod tests {
         );
         assert!(md.contains("| pass | `exhaust.limit >= 7` | 7 |"), "{md}");
         assert!(md.contains("### fanout (fanout) — **failed**"));
-        assert!(md.contains("| `echo.loss` | 0.067 % |"), "{md}");
+        assert!(md.contains("| `echo.loss` | 0.0667 % |"), "{md}");
         assert!(md.contains("| `echo.latency` | 2 998 |"), "{md}");
         assert!(md.contains("| timeout | 2 |"));
         assert!(md.contains("- limit found: 7, extra clients: oldest purged"));

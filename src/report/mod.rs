@@ -26,8 +26,12 @@ pub enum ReportCommand {
     ///
     /// A is the baseline, B the newer run. Each is a report.json file or a report
     /// folder. A change is a regression when the figure got worse in its own direction
-    /// (latency, loss and failures up; limits, throughput and free heap down) by more
-    /// than the tolerance and, for latency, by more than the latency floor.
+    /// (declared per metric: latency, loss and failures up; limits, throughput and free
+    /// heap down; neutral and tool-side figures like send_lag never) by more than the
+    /// tolerance, widened for few samples, and, for latency, by more than the latency
+    /// floor. A percentile needs enough samples to be judged (p99: 100, p99.9: 1,000).
+    /// Exit 0: no regression; 1: regressions; 2: unreadable input or different
+    /// scenarios (without --force).
     Diff {
         /// The baseline report (report.json or its folder).
         a: PathBuf,
@@ -39,7 +43,29 @@ pub enum ReportCommand {
         /// Latency changes smaller than this many microseconds are treated as noise.
         #[arg(long, default_value_t = 200.0, value_parser = non_negative)]
         latency_floor_us: f64,
+        /// Print the comparison as one JSON object instead of tables.
+        #[arg(long)]
+        json: bool,
+        /// Compare even when the two runs used different scenario files (by sha256).
+        #[arg(long)]
+        force: bool,
     },
+}
+
+/// Why two reports are not compared.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error(
+    "the reports ran different scenarios: A {a_file} (sha256 {a_sha}), B {b_file} (sha256 {b_sha})"
+)]
+#[diagnostic(
+    code(wsbench::report::different_scenarios),
+    help("compare two runs of the same scenario file, or pass --force to compare anyway")
+)]
+pub struct DifferentScenarios {
+    a_file: String,
+    a_sha: String,
+    b_file: String,
+    b_sha: String,
 }
 
 fn non_negative(s: &str) -> Result<f64, String> {
@@ -56,15 +82,30 @@ pub fn main(cmd: ReportCommand) -> CommandResult {
             b,
             tolerance,
             latency_floor_us,
+            json: as_json,
+            force,
         } => {
             let old = json::read_report(&a).map_err(Failure::usage)?;
             let new = json::read_report(&b).map_err(Failure::usage)?;
+            if old.scenario.sha256 != new.scenario.sha256 && !force {
+                let short = |s: &str| s.get(..12).unwrap_or(s).to_string();
+                return Err(Failure::usage(DifferentScenarios {
+                    a_file: old.scenario.file.clone(),
+                    a_sha: short(&old.scenario.sha256),
+                    b_file: new.scenario.file.clone(),
+                    b_sha: short(&new.scenario.sha256),
+                }));
+            }
             let tol = diff::Tolerance {
                 percent: tolerance,
                 latency_floor_us,
             };
             let result = diff::compare(&old, &new, tol);
-            print!("{}", diff::render(&result, &old, &new, tol));
+            if as_json {
+                crate::terminal::out_line(&diff::to_json(&result, &old, &new, tol));
+            } else {
+                crate::terminal::out(&diff::render(&result, &old, &new, tol));
+            }
             if result.regressions().is_empty() {
                 Ok(Outcome::Success)
             } else {

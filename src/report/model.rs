@@ -29,6 +29,11 @@ pub struct Report {
     /// False when the run was interrupted (Ctrl-C, target lost, device reboot): the
     /// figures cover only what was measured before `interruption`.
     pub complete: bool,
+    /// False when the run could not start at all (target refused, unresolvable, TLS
+    /// failure, HTTP error on the upgrade): no step ran and `interruption` says why.
+    /// Absent in reports written before this field existed, which all started.
+    #[serde(default = "started_by_default")]
+    pub started: bool,
     pub interruption: Option<String>,
     pub verdict: Verdict,
     pub steps: Vec<StepReport>,
@@ -38,6 +43,10 @@ pub struct Report {
     pub thresholds: Vec<ThresholdResult>,
     /// Run-level errors (a step's own errors live in its `StepReport`).
     pub errors: Vec<String>,
+}
+
+fn started_by_default() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -193,6 +193,7 @@ pub fn sample_report() -> Report {
             sha256: "9f2c".repeat(16),
         },
         complete: true,
+        started: true,
         interruption: None,
         verdict: Verdict::Fail,
         steps: vec![connect, echo, fanout, exhaust],

@@ -1,19 +1,23 @@
 //! `wsbench run`: drive a scenario against its target and write the report.
 //!
-//! scenario → target → steps (recording into one recorder, device console alongside)
-//! → thresholds → `Report` → `write_report_dir`. Ctrl-C or a lost target stops the run
-//! but the report is still written, marked incomplete.
+//! scenario → report folder reserved → target → [`execute`] (steps recording into one
+//! recorder, device console alongside → thresholds → `Report`) → `write_report_dir`.
+//! Every run that got as far as a scenario and a writable folder leaves a report: one
+//! that could not start (refused, unresolvable, TLS, HTTP error) and one cut short by
+//! Ctrl-C or a lost target are written too, marked incomplete.
 
 mod console;
+mod error;
 mod progress;
+mod report_folder;
+mod summary_json;
 mod verdict;
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
 
-use miette::miette;
 use sha2::{Digest, Sha256};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 use crate::client::tls::Trust;
 use crate::exit::{CommandResult, Failure, Outcome};
@@ -24,28 +28,48 @@ use crate::scenario::model::Step;
 use crate::sim::SimOptions;
 use crate::steps::{self, PooledClient, StepCtx};
 use crate::target::{self, Target, TargetRequest};
+use crate::terminal::out_line;
 
-use progress::{Mode, StepProgress};
+pub use error::RunError;
+pub use progress::Mode;
+use progress::StepProgress;
+pub use report_folder::{ReportFolder, ReportFolderError};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// The scenario file (see scenarios/README.md).
     pub scenario: PathBuf,
     /// A ws:// or wss:// server to test instead of the scenario's `target:`.
-    #[arg(long, value_name = "URL", conflicts_with = "sim")]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "WSBENCH_TARGET",
+        conflicts_with = "sim"
+    )]
     pub target: Option<String>,
     /// Run against the in-process simulated board, whatever the scenario says.
     #[arg(long)]
     pub sim: bool,
-    /// Trust this PEM certificate (CA or self-signed) for wss:// instead of the bundled
-    /// device certificate.
+    /// The board's serial console port (e.g. /dev/ttyUSB0), read into the run's
+    /// timeline.
+    #[arg(long, value_name = "PORT", env = "WSBENCH_PORT")]
+    pub port: Option<PathBuf>,
+    /// Trust this PEM certificate for wss://: a CA certificate (trust anchor) or the
+    /// server's own self-signed certificate (pinned: only that exact certificate is
+    /// accepted), instead of the bundled device certificate.
     #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
     pub ca: Option<PathBuf>,
     /// Do not check the server's certificate at all (recorded in the report).
     #[arg(long)]
     pub insecure: bool,
-    /// Folder the report folder `<run-id>/` is written into.
-    #[arg(long, value_name = "DIR", default_value = "reports")]
+    /// Folder the report folder `<run-id>/` is written into (created if missing,
+    /// checked writable before the run starts).
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "reports",
+        env = "WSBENCH_REPORT_DIR"
+    )]
     pub report_dir: PathBuf,
     /// How long opening a connection to the target may take before the run gives up.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
@@ -53,15 +77,28 @@ pub struct RunArgs {
     /// Print only the result and where the report is.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Print the result as one JSON object on stdout (verdict, thresholds, report
+    /// path) and nothing else there; diagnostics still go to stderr.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn main(args: RunArgs) -> CommandResult {
     let loaded = crate::scenario::load(&args.scenario).map_err(|e| Failure::usage(*e))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let started_at = SystemTime::now();
+    let folder = ReportFolder::reserve(&args.report_dir, &loaded.scenario.name, started_at)
+        .map_err(Failure::usage)?;
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Failure::unrunnable(miette!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(run(args, loaded))
+    {
+        Ok(r) => r,
+        Err(e) => {
+            folder.discard_if_empty();
+            return Err(Failure::unrunnable(RunError::Runtime(e.to_string())));
+        }
+    };
+    runtime.block_on(run_cli(args, loaded, folder, started_at))
 }
 
 fn sim_options(loaded: &LoadedScenario) -> SimOptions {
@@ -83,58 +120,80 @@ fn sim_options(loaded: &LoadedScenario) -> SimOptions {
     o
 }
 
-async fn run(args: RunArgs, loaded: LoadedScenario) -> CommandResult {
-    let mode = Mode::detect(args.quiet);
-    let trust = if args.insecure {
+fn trust_of(args: &RunArgs) -> Trust {
+    if args.insecure {
         Trust::Insecure
     } else if let Some(ca) = &args.ca {
         Trust::CaFile(ca.clone())
     } else {
         Trust::BundledDeviceCert
-    };
+    }
+}
+
+/// The command-line side of a run: resolves the target, prints, writes the report and
+/// maps the outcome to an exit code. The measuring is [`execute`]'s.
+async fn run_cli(
+    args: RunArgs,
+    loaded: LoadedScenario,
+    folder: ReportFolder,
+    started_at: SystemTime,
+) -> CommandResult {
+    let mode = Mode::detect(args.quiet || args.json);
+    let trust = trust_of(&args);
     let request = TargetRequest {
         url: args.target.clone(),
         sim: args.sim,
         scenario_url: loaded.scenario.target.clone(),
-        trust: Some(trust),
+        trust: Some(trust.clone()),
         sim_options: sim_options(&loaded),
     };
-    let target = target::resolve(request).await.map_err(|e| match e {
-        target::TargetError::Sim(_) => Failure::unrunnable(e),
-        _ => Failure::usage(e),
-    })?;
+    let target = match target::resolve(request.clone()).await {
+        Ok(t) => t,
+        Err(e @ (target::TargetError::BadUrl { .. } | target::TargetError::Tls(_))) => {
+            folder.discard_if_empty();
+            return Err(Failure::usage(e));
+        }
+        Err(e) => {
+            // The run could not start (a name that does not resolve, a simulated board
+            // that cannot bind): still a report, so CI sees why.
+            let info = requested_target_info(&request, &trust);
+            let start = StartFailure {
+                message: e.to_string(),
+                help: match &e {
+                    target::TargetError::Resolve { .. } => {
+                        "check the host name (or use an IP address) and that this host is on the board's network"
+                    }
+                    _ => "see the message above; the simulated board needs free ports on 127.0.0.1",
+                },
+            };
+            let report = unstarted_report(&loaded, info, &folder, started_at, &start.message);
+            return finish(&args, mode, report, None, &folder, Some(start));
+        }
+    };
     if mode != Mode::Quiet {
-        println!(
+        out_line(&format!(
             "scenario {} ({})",
             loaded.scenario.name,
             loaded.path.display()
-        );
+        ));
         let label = match target.kind {
             model::TargetKind::Simulated => "simulated board",
             model::TargetKind::Board => "board",
             model::TargetKind::Url => "server",
         };
-        println!(
+        out_line(&format!(
             "target   {label} {} ({})",
             target.endpoint.url, target.selected_because
-        );
+        ));
         if target.insecure() {
-            println!("warning  --insecure: server certificates are not checked");
+            out_line("warning  --insecure: server certificates are not checked");
         }
     }
-    preflight(&target, args.connect_timeout).await?;
-
-    let recorder = Recorder::new();
-    let started_at = std::time::SystemTime::now();
-    let console_task = target
-        .sim
-        .as_ref()
-        .map(|b| tokio::spawn(console::follow(b.console_lines(), recorder.clone())));
 
     let (stop_tx, stop_rx) = watch::channel(None::<String>);
     // Ctrl-C at the bench, SIGTERM from a CI job's timeout: either way the report of
     // what was measured so far is still written.
-    let ctrl_c = tokio::spawn(async move {
+    let signals = tokio::spawn(async move {
         let why = tokio::select! {
             Ok(()) = tokio::signal::ctrl_c() => "interrupted by Ctrl-C",
             Some(()) = terminate_signal() => "terminated (SIGTERM)",
@@ -142,57 +201,275 @@ async fn run(args: RunArgs, loaded: LoadedScenario) -> CommandResult {
         };
         let _ = stop_tx.send(Some(why.into()));
     });
+    let plan = RunPlan {
+        loaded: &loaded,
+        run_id: folder.run_id.clone(),
+        started_at,
+        connect_timeout: args.connect_timeout,
+        progress: mode,
+    };
+    let console = target.sim.as_ref().map(|b| b.console_lines());
+    let outcome = execute(&plan, &target, console, stop_rx).await;
+    signals.abort();
+    if let Some(board) = target.sim {
+        board.shutdown().await;
+    }
+    finish(
+        &args,
+        mode,
+        outcome.report,
+        outcome.serial_log.as_deref(),
+        &folder,
+        outcome.start_failure,
+    )
+}
 
-    let interruption = run_steps(&loaded, &target, &recorder, mode, stop_rx).await;
-    ctrl_c.abort();
+/// Writes the report, prints the summary (or `--json`), gives the exit code.
+fn finish(
+    args: &RunArgs,
+    mode: Mode,
+    report: Report,
+    serial_log: Option<&str>,
+    folder: &ReportFolder,
+    start_failure: Option<StartFailure>,
+) -> CommandResult {
+    let dir = &folder.path;
+    if let Err(e) = crate::report::write_report_dir(&report, dir, serial_log) {
+        return Err(Failure::unrunnable(RunError::WriteReport {
+            path: dir.clone(),
+            reason: e.to_string(),
+        }));
+    }
+    let result = match (&start_failure, report.verdict) {
+        (Some(start), _) => Err(Failure::unrunnable(RunError::CouldNotStart {
+            url: report.target.url.clone(),
+            reason: start.message.clone(),
+            help: start.help.to_string(),
+            report: dir.clone(),
+        })),
+        (None, Verdict::Pass) => Ok(Outcome::Success),
+        (None, Verdict::Fail) => Ok(Outcome::ThresholdsFailed),
+        (None, Verdict::Incomplete) => Err(Failure::unrunnable(RunError::Incomplete {
+            reason: report
+                .interruption
+                .clone()
+                .unwrap_or_else(|| "interrupted".into()),
+            report: dir.clone(),
+        })),
+    };
+    let exit_code = match &result {
+        Ok(o) => u8::from(*o == Outcome::ThresholdsFailed),
+        Err(f) => f.exit_code(),
+    };
+    if args.json {
+        out_line(&summary_json::render(&report, dir, exit_code));
+    } else {
+        print_summary(&report, dir, mode);
+    }
+    result
+}
+
+/// Why a run could not start, with what to try.
+#[derive(Debug, Clone)]
+pub struct StartFailure {
+    pub message: String,
+    pub help: &'static str,
+}
+
+/// What a run needs besides its target: the scenario, its identity, how to show
+/// progress.
+pub struct RunPlan<'a> {
+    pub loaded: &'a LoadedScenario,
+    pub run_id: String,
+    pub started_at: SystemTime,
+    pub connect_timeout: Duration,
+    pub progress: Mode,
+}
+
+/// What a run produced.
+pub struct RunOutcome {
+    pub report: Report,
+    /// The device console's raw text, when one was read.
+    pub serial_log: Option<String>,
+    /// Set when the run could not start (the report then holds no measurement).
+    pub start_failure: Option<StartFailure>,
+}
+
+/// Runs a scenario against a resolved target and builds its report: the library entry
+/// point `wsbench run` uses, and that later commands (`wsbench ci`, several boards in
+/// one job) can call per target. `console` feeds device lines into the timeline;
+/// `stop` ends the run early with the reason sent (the report is then incomplete).
+/// Prints only progress (per `plan.progress`); never writes files.
+pub async fn execute(
+    plan: &RunPlan<'_>,
+    target: &Target,
+    console: Option<broadcast::Receiver<String>>,
+    stop: watch::Receiver<Option<String>>,
+) -> RunOutcome {
+    if let Err(e) = preflight(target, plan.connect_timeout).await {
+        let report = unstarted_report(
+            plan.loaded,
+            target_info(target),
+            &ReportFolder {
+                run_id: plan.run_id.clone(),
+                path: PathBuf::new(),
+            },
+            plan.started_at,
+            &e.message,
+        );
+        return RunOutcome {
+            report,
+            serial_log: None,
+            start_failure: Some(e),
+        };
+    }
+    let recorder = Recorder::new();
+    let console_task = console.map(|lines| tokio::spawn(console::follow(lines, recorder.clone())));
+    let interruption = run_steps(plan.loaded, target, &recorder, plan.progress, stop).await;
     // Let the device log the last closes before the console stops.
     tokio::time::sleep(Duration::from_millis(100)).await;
     if let Some(t) = console_task {
         t.abort();
     }
     let serial_log = recorder.serial_log();
-    let report = build_report(&loaded, &target, &recorder, started_at, interruption);
-    if let Some(board) = target.sim {
-        board.shutdown().await;
-    }
-    let dir = args.report_dir.join(&report.run_id);
-    crate::report::write_report_dir(&report, &dir, serial_log.as_deref()).map_err(|e| {
-        Failure::unrunnable(miette!(
-            help = "choose another folder with --report-dir DIR",
-            "cannot write the report to {}: {e}",
-            dir.display()
-        ))
-    })?;
-    print_summary(&report, &dir, mode);
-    match report.verdict {
-        Verdict::Pass => Ok(Outcome::Success),
-        Verdict::Fail => Ok(Outcome::ThresholdsFailed),
-        Verdict::Incomplete => Err(Failure::unrunnable(miette!(
-            help = "the report holds what was measured before the interruption",
-            "the run did not finish: {}; partial report in {}",
-            report.interruption.as_deref().unwrap_or("interrupted"),
-            dir.display()
-        ))),
+    let report = build_report(plan, target, &recorder, interruption);
+    RunOutcome {
+        report,
+        serial_log,
+        start_failure: None,
     }
 }
 
 /// One WebSocket connection before the run, so an unreachable target is told apart
-/// (refused, timed out, TLS, HTTP status, closed at once) and exits 3 at once.
-async fn preflight(target: &Target, timeout: Duration) -> Result<(), Failure> {
+/// (refused, timed out, TLS, HTTP status, closed at once) before any step.
+async fn preflight(target: &Target, timeout: Duration) -> Result<(), StartFailure> {
     match target.endpoint.connect(None, timeout).await {
         Ok((mut ws, _)) => {
             let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
             Ok(())
         }
-        Err(e) => {
-            let help = e.help();
-            Err(Failure::unrunnable(miette!(
-                code = "wsbench::run::unreachable",
-                help = help,
-                "cannot run against {}: {e}",
-                target.endpoint.url
-            )))
-        }
+        Err(e) => Err(StartFailure {
+            message: e.to_string(),
+            help: e.help(),
+        }),
+    }
+}
+
+fn target_info(target: &Target) -> TargetInfo {
+    TargetInfo {
+        kind: target.kind,
+        url: target.endpoint.url.to_string(),
+        tls: target.endpoint.tls.is_some(),
+        insecure: target.insecure(),
+        trust: Some(target.trust.describe()),
+        selected_because: target.selected_because.clone(),
+    }
+}
+
+/// The target as asked for, when it could not be resolved.
+fn requested_target_info(req: &TargetRequest, trust: &Trust) -> TargetInfo {
+    let (kind, url, because) = match (&req.url, &req.scenario_url) {
+        _ if req.sim => (model::TargetKind::Simulated, String::new(), "--sim"),
+        (Some(u), _) => (model::TargetKind::Url, u.clone(), "given with --target"),
+        (None, Some(u)) => (
+            model::TargetKind::Url,
+            u.clone(),
+            "the scenario's `target:`",
+        ),
+        (None, None) => (
+            model::TargetKind::Simulated,
+            String::new(),
+            "no target given and no board found: the in-process simulated board",
+        ),
+    };
+    TargetInfo {
+        kind,
+        tls: url.starts_with("wss:"),
+        url,
+        insecure: matches!(trust, Trust::Insecure),
+        trust: Some(trust.describe()),
+        selected_because: because.into(),
+    }
+}
+
+/// The report of a run that never started: no step ran, every threshold unmeasured.
+fn unstarted_report(
+    loaded: &LoadedScenario,
+    target: TargetInfo,
+    folder: &ReportFolder,
+    started_at: SystemTime,
+    reason: &str,
+) -> Report {
+    let why = format!("could not start: {reason}");
+    let mut report = skeleton(loaded, target, folder.run_id.clone(), started_at, 0);
+    report.complete = false;
+    report.started = false;
+    report.interruption = Some(why.clone());
+    add_unstarted_steps(&mut report, loaded, "not started: the run could not start");
+    report.errors.push(why);
+    report.thresholds = verdict::evaluate(&loaded.thresholds, &report);
+    report.verdict = verdict::verdict(&report);
+    report
+}
+
+fn skeleton(
+    loaded: &LoadedScenario,
+    target: TargetInfo,
+    run_id: String,
+    started_at: SystemTime,
+    duration_ms: u64,
+) -> Report {
+    Report {
+        schema_version: model::SCHEMA_VERSION,
+        tool: model::ToolInfo {
+            name: "wsbench".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        run_id,
+        started_at: humantime::format_rfc3339_millis(started_at).to_string(),
+        duration_ms,
+        target,
+        scenario: model::ScenarioInfo {
+            name: loaded.scenario.name.clone(),
+            file: loaded.path.display().to_string(),
+            description: loaded.scenario.description.clone(),
+            sha256: sha256_hex(loaded.text.as_bytes()),
+        },
+        complete: true,
+        started: true,
+        interruption: None,
+        verdict: Verdict::Incomplete,
+        steps: Vec::new(),
+        timeline: Vec::new(),
+        device: Default::default(),
+        thresholds: Vec::new(),
+        errors: Vec::new(),
+    }
+}
+
+/// Lists the steps that never started, so the reader sees what was skipped.
+fn add_unstarted_steps(report: &mut Report, loaded: &LoadedScenario, note: &str) {
+    for (step, name) in loaded
+        .scenario
+        .steps
+        .iter()
+        .zip(&loaded.step_names)
+        .skip(report.steps.len())
+    {
+        report.steps.push(model::StepReport {
+            name: name.clone(),
+            kind: step.kind().into(),
+            started_ms: report.duration_ms,
+            duration_ms: 0,
+            status: StepStatus::Interrupted,
+            settings: step.settings_json(),
+            metrics: Default::default(),
+            distributions: Default::default(),
+            failures: Default::default(),
+            notes: vec![note.into()],
+            errors: Vec::new(),
+            rungs: Vec::new(),
+        });
     }
 }
 
@@ -285,91 +562,34 @@ async fn run_steps(
     interruption
 }
 
-fn run_id(started: std::time::SystemTime, name: &str) -> String {
-    let stamp = humantime::format_rfc3339_seconds(started)
-        .to_string()
-        .replace([':', '-'], "");
-    let safe: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("{stamp}-{safe}")
-}
-
 fn build_report(
-    loaded: &LoadedScenario,
+    plan: &RunPlan<'_>,
     target: &Target,
     recorder: &Recorder,
-    started_at: std::time::SystemTime,
     interruption: Option<String>,
 ) -> Report {
     let summary = recorder.summarize();
-    let complete = interruption.is_none();
-    let mut report = Report {
-        schema_version: model::SCHEMA_VERSION,
-        tool: model::ToolInfo {
-            name: "wsbench".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        },
-        run_id: run_id(started_at, &loaded.scenario.name),
-        started_at: humantime::format_rfc3339_millis(started_at).to_string(),
-        duration_ms: recorder.elapsed().as_millis() as u64,
-        target: TargetInfo {
-            kind: target.kind,
-            url: target.endpoint.url.to_string(),
-            tls: target.endpoint.tls.is_some(),
-            insecure: target.insecure(),
-            trust: Some(target.trust.describe()),
-            selected_because: target.selected_because.clone(),
-        },
-        scenario: model::ScenarioInfo {
-            name: loaded.scenario.name.clone(),
-            file: loaded.path.display().to_string(),
-            description: loaded.scenario.description.clone(),
-            sha256: sha256_hex(loaded.text.as_bytes()),
-        },
-        complete,
-        interruption,
-        verdict: Verdict::Incomplete,
-        steps: summary.steps,
-        timeline: summary.timeline,
-        device: summary.device,
-        thresholds: Vec::new(),
-        errors: Vec::new(),
-    };
-    // Steps never started are listed as interrupted, so the reader sees what was skipped.
-    for (step, name) in loaded
-        .scenario
-        .steps
-        .iter()
-        .zip(&loaded.step_names)
-        .skip(report.steps.len())
-    {
-        report.steps.push(model::StepReport {
-            name: name.clone(),
-            kind: step.kind().into(),
-            started_ms: report.duration_ms,
-            duration_ms: 0,
-            status: StepStatus::Interrupted,
-            settings: step.settings_json(),
-            metrics: Default::default(),
-            distributions: Default::default(),
-            failures: Default::default(),
-            notes: vec!["not started: the run was interrupted".into()],
-            errors: Vec::new(),
-            rungs: Vec::new(),
-        });
-    }
+    let mut report = skeleton(
+        plan.loaded,
+        target_info(target),
+        plan.run_id.clone(),
+        plan.started_at,
+        recorder.elapsed().as_millis() as u64,
+    );
+    report.complete = interruption.is_none();
+    report.interruption = interruption;
+    report.steps = summary.steps;
+    report.timeline = summary.timeline;
+    report.device = summary.device;
+    add_unstarted_steps(
+        &mut report,
+        plan.loaded,
+        "not started: the run was interrupted",
+    );
     if let Some(why) = &report.interruption {
         report.errors.push(why.clone());
     }
-    report.thresholds = verdict::evaluate(&loaded.thresholds, &report);
+    report.thresholds = verdict::evaluate(&plan.loaded.thresholds, &report);
     report.verdict = verdict::verdict(&report);
     report
 }
@@ -381,29 +601,38 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-fn print_summary(report: &Report, dir: &Path, mode: Mode) {
+fn print_summary(report: &Report, dir: &std::path::Path, mode: Mode) {
     use crate::report::summary;
+    if !report.started {
+        // Every threshold is unmeasured then; the one reason is the diagnostic below.
+        out_line(&format!(
+            "{}: the run could not start; report written to {}",
+            summary::verdict_word(report.verdict),
+            dir.display()
+        ));
+        return;
+    }
     if mode != Mode::Quiet {
         for t in &report.thresholds {
-            println!("  {}", t.message);
+            out_line(&format!("  {}", t.message));
         }
         for s in report.steps.iter().filter(|s| !s.errors.is_empty()) {
-            println!(
+            out_line(&format!(
                 "  step {}: {} error(s), first: {}",
                 s.name,
                 s.errors.len(),
                 s.errors[0]
-            );
+            ));
         }
         if report.target.kind == model::TargetKind::Simulated {
-            println!("  ({})", summary::SIMULATED_LABEL);
+            out_line(&format!("  ({})", summary::SIMULATED_LABEL));
         }
     }
-    println!(
+    out_line(&format!(
         "{}: report written to {}",
         summary::verdict_word(report.verdict),
         dir.display()
-    );
+    ));
 }
 
 /// Resolves on SIGTERM; `None` when that signal cannot be watched.

@@ -65,14 +65,17 @@ impl StepProgress {
         let ticker = match mode {
             Mode::Quiet => None,
             Mode::Plain => {
-                println!("{label}: started");
+                crate::terminal::out_line(&format!("{label}: started"));
                 let (rec, label) = (rec.clone(), label.clone());
                 Some(tokio::spawn(async move {
                     let mut tick = tokio::time::interval(Duration::from_secs(5));
                     tick.tick().await;
                     loop {
                         tick.tick().await;
-                        println!("{label}: {}", describe(&rec.recorder().live(&rec)));
+                        crate::terminal::out_line(&format!(
+                            "{label}: {}",
+                            describe(&rec.recorder().live(&rec))
+                        ));
                     }
                 }))
             }
@@ -117,7 +120,7 @@ impl StepProgress {
                 "{outcome}  {}",
                 describe(&self.rec.recorder().live(&self.rec))
             )),
-            (Mode::Plain, _) => println!("{line}"),
+            (Mode::Plain, _) => crate::terminal::out_line(&line),
             _ => {}
         }
     }

@@ -231,6 +231,13 @@ fn semantic_errors(s: &Scenario) -> Vec<(String, Option<String>)> {
             );
         }
     }
+    for pattern in s.console.iter().flat_map(|c| &c.events) {
+        if let Some(problem) =
+            crate::console::profile::check_user_pattern(&pattern.name, &pattern.regex)
+        {
+            err(problem, &pattern.regex);
+        }
+    }
     for (i, step) in s.steps.iter().enumerate() {
         let k = step.kind();
         let at = format!("{k}:");

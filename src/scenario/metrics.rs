@@ -29,105 +29,171 @@ impl MetricClass {
     }
 }
 
+/// Which way a metric gets better. Declared once per metric here, so `report diff`
+/// never guesses from a name whether a change is a regression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// More is better: deliveries, successes, limits found, free heap, throughput.
+    HigherIsBetter,
+    /// Less is better: latency, loss, failures, reboots.
+    LowerIsBetter,
+    /// Follows what the scenario asked for or how the server chose to treat extra
+    /// clients (sent, opened, purged); shown, never a regression.
+    Neutral,
+    /// A figure of wsbench itself (its own timer, e.g. `send_lag`), not of the server:
+    /// shown, never a server regression.
+    Tool,
+}
+
+impl Direction {
+    /// The word stored in `report diff --json` and the docs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::HigherIsBetter => "higher-is-better",
+            Direction::LowerIsBetter => "lower-is-better",
+            Direction::Neutral => "neutral",
+            Direction::Tool => "tool",
+        }
+    }
+}
+
+use Direction::{HigherIsBetter as Higher, LowerIsBetter as Lower, Neutral, Tool};
 use MetricClass::*;
 
-/// Scalar metrics of a step kind.
-pub fn step_metrics(kind: &str) -> &'static [(&'static str, MetricClass)] {
+/// Scalar metrics of a step kind: name, class, direction.
+pub fn step_metrics(kind: &str) -> &'static [(&'static str, MetricClass, Direction)] {
     match kind {
         "connect" => &[
-            ("clients", Count),
-            ("connected", Count),
-            ("closed_early", Count),
-            ("failed", Count),
+            ("clients", Count, Neutral),
+            ("connected", Count, Higher),
+            ("closed_early", Count, Lower),
+            ("failed", Count, Lower),
         ],
         "echo" => &[
-            ("planned", Count),
-            ("sent", Count),
-            ("unsent", Count),
-            ("unsent_client", Count),
-            ("unsent_server", Count),
-            ("received", Count),
-            ("timed_out", Count),
-            ("lost", Count),
-            ("corrupt", Count),
-            ("late", Count),
-            ("loss", Ratio),
-            ("throughput", Rate),
+            ("planned", Count, Neutral),
+            ("sent", Count, Neutral),
+            ("unsent", Count, Lower),
+            ("unsent_client", Count, Tool),
+            ("unsent_server", Count, Lower),
+            ("received", Count, Higher),
+            ("timed_out", Count, Lower),
+            ("lost", Count, Lower),
+            ("corrupt", Count, Lower),
+            ("late", Count, Lower),
+            ("loss", Ratio, Lower),
+            ("throughput", Rate, Higher),
         ],
         "capacity" => &[
-            ("sustained", Rate),
-            ("knee", Rate),
-            ("rungs", Count),
-            ("clients", Count),
+            ("sustained", Rate, Higher),
+            ("knee", Rate, Higher),
+            ("rungs", Count, Neutral),
+            ("clients", Count, Neutral),
         ],
         "fanout" => &[
-            ("messages", Count),
-            ("clients", Count),
-            ("expected", Count),
-            ("delivered", Count),
-            ("lost", Count),
-            ("duplicates", Count),
-            ("reordered", Count),
-            ("partial", Count),
-            ("negative_latency", Count),
-            ("loss", Ratio),
+            ("messages", Count, Neutral),
+            ("clients", Count, Neutral),
+            ("expected", Count, Neutral),
+            ("delivered", Count, Higher),
+            ("lost", Count, Lower),
+            ("duplicates", Count, Lower),
+            ("reordered", Count, Lower),
+            ("partial", Count, Lower),
+            ("negative_latency", Count, Lower),
+            ("loss", Ratio, Lower),
         ],
         "tls" => &[
-            ("handshakes", Count),
-            ("succeeded", Count),
-            ("failed", Count),
+            ("handshakes", Count, Neutral),
+            ("succeeded", Count, Higher),
+            ("failed", Count, Lower),
         ],
         "exhaust" => &[
-            ("limit", Count),
-            ("opened", Count),
-            ("purged", Count),
-            ("refused", Count),
-            ("timed_out", Count),
-            ("reset", Count),
-            ("recovered", Flag),
+            ("limit", Count, Higher),
+            ("opened", Count, Neutral),
+            ("purged", Count, Neutral),
+            ("refused", Count, Neutral),
+            ("timed_out", Count, Lower),
+            ("reset", Count, Lower),
+            ("recovered", Flag, Higher),
         ],
-        "ping" => &[("sent", Count), ("received", Count), ("lost", Count)],
+        "ping" => &[
+            ("sent", Count, Neutral),
+            ("received", Count, Higher),
+            ("lost", Count, Lower),
+        ],
         "churn" => &[
-            ("cycles", Count),
-            ("succeeded", Count),
-            ("failures", Count),
-            ("first_failure", Count),
-            ("close_not_echoed", Count),
+            ("cycles", Count, Neutral),
+            ("succeeded", Count, Higher),
+            ("failures", Count, Lower),
+            ("first_failure", Count, Neutral),
+            ("close_not_echoed", Count, Lower),
         ],
         "abrupt" => &[
-            ("dropped", Count),
-            ("checks_ok", Count),
-            ("checks_failed", Count),
-            ("recovered", Flag),
+            ("dropped", Count, Neutral),
+            ("checks_ok", Count, Higher),
+            ("checks_failed", Count, Lower),
+            ("recovered", Flag, Higher),
         ],
         "frames" => &[
-            ("sent", Count),
-            ("passed", Count),
-            ("failed", Count),
-            ("refused_as_expected", Count),
-            ("largest_ok", Bytes),
+            ("sent", Count, Neutral),
+            ("passed", Count, Higher),
+            ("failed", Count, Lower),
+            ("refused_as_expected", Count, Neutral),
+            ("largest_ok", Bytes, Higher),
         ],
         "hold" => &[
-            ("clients", Count),
-            ("disconnects", Count),
-            ("messages_received", Count),
+            ("clients", Count, Neutral),
+            ("disconnects", Count, Lower),
+            ("messages_received", Count, Higher),
         ],
         _ => &[],
     }
 }
 
-/// Distributions (microseconds) of a step kind.
-pub fn step_distributions(kind: &str) -> &'static [&'static str] {
+/// Distributions (microseconds) of a step kind: name, direction.
+pub fn step_distributions(kind: &str) -> &'static [(&'static str, Direction)] {
     match kind {
-        "connect" | "tls" => &["connect", "tcp", "tls", "upgrade"],
-        "echo" | "capacity" => &["latency", "send_lag"],
-        "fanout" => &["spread", "latency"],
-        "exhaust" | "churn" => &["connect"],
-        "ping" => &["rtt", "send_lag"],
-        "abrupt" => &["check"],
-        "frames" => &["latency"],
+        "connect" | "tls" => &[
+            ("connect", Lower),
+            ("tcp", Lower),
+            ("tls", Lower),
+            ("upgrade", Lower),
+        ],
+        "echo" | "capacity" => &[("latency", Lower), ("send_lag", Tool)],
+        "fanout" => &[("spread", Lower), ("latency", Lower)],
+        "exhaust" | "churn" => &[("connect", Lower)],
+        "ping" => &[("rtt", Lower), ("send_lag", Tool)],
+        "abrupt" => &[("check", Lower)],
+        "frames" => &[("latency", Lower)],
         _ => &[],
     }
+}
+
+/// Whether `name` is one of the kind's distributions.
+pub fn is_distribution(kind: &str, name: &str) -> bool {
+    step_distributions(kind).iter().any(|(d, _)| *d == name)
+}
+
+/// The declared direction of a step metric (`lost`) or distribution (`latency`) of a
+/// kind, `None` when the registry does not know it (an older or newer report).
+pub fn step_direction(kind: &str, name: &str) -> Option<Direction> {
+    step_metrics(kind)
+        .iter()
+        .find(|(m, _, _)| *m == name)
+        .map(|(_, _, d)| *d)
+        .or_else(|| {
+            step_distributions(kind)
+                .iter()
+                .find(|(d, _)| *d == name)
+                .map(|(_, d)| *d)
+        })
+}
+
+/// The declared direction of a device metric (`reboots`).
+pub fn device_direction(name: &str) -> Option<Direction> {
+    DEVICE_METRICS
+        .iter()
+        .find(|(m, _, _)| *m == name)
+        .map(|(_, _, d)| *d)
 }
 
 /// Statistics of a distribution a threshold can name.
@@ -135,11 +201,26 @@ pub const DISTRIBUTION_STATS: &[&str] =
     &["p50", "p90", "p99", "p999", "max", "min", "mean", "count"];
 
 /// Device metrics (`device.<name>`), read from the console on the run's timeline.
-pub const DEVICE_METRICS: &[(&str, MetricClass)] = &[
-    ("reboots", Count),
-    ("panics", Count),
-    ("heap_free_min", Bytes),
-    ("purges", Count),
-    ("refusals", Count),
-    ("events", Count),
+pub const DEVICE_METRICS: &[(&str, MetricClass, Direction)] = &[
+    ("reboots", Count, Lower),
+    ("panics", Count, Lower),
+    ("heap_free_min", Bytes, Higher),
+    ("purges", Count, Neutral),
+    ("refusals", Count, Neutral),
+    ("events", Count, Neutral),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tool_side_figures_are_never_the_servers() {
+        assert_eq!(step_direction("echo", "send_lag"), Some(Tool));
+        assert_eq!(step_direction("echo", "latency"), Some(Lower));
+        assert_eq!(step_direction("echo", "loss"), Some(Lower));
+        assert_eq!(step_direction("exhaust", "limit"), Some(Higher));
+        assert_eq!(step_direction("echo", "nope"), None);
+        assert_eq!(device_direction("heap_free_min"), Some(Higher));
+    }
+}

@@ -28,6 +28,46 @@ pub struct Scenario {
     /// `<metric> <op> <value><unit>`, e.g. `echo.latency.p99 < 50ms`.
     #[serde(default)]
     pub thresholds: Vec<String>,
+    /// What to find in the device console beyond the built-in events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console: Option<ConsoleSettings>,
+}
+
+/// The device console's settings: the scenario's own events (docs/console-events.md).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleSettings {
+    #[serde(default)]
+    pub events: Vec<ConsoleEventPattern>,
+}
+
+/// A console line matching `regex` (Rust `regex` syntax; named groups are captured) is
+/// an event of kind `name`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleEventPattern {
+    pub name: String,
+    pub regex: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<ConsoleEventLevel>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsoleEventLevel {
+    Error,
+    Warn,
+    Info,
+}
+
+impl ConsoleEventLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsoleEventLevel::Error => "error",
+            ConsoleEventLevel::Warn => "warn",
+            ConsoleEventLevel::Info => "info",
+        }
+    }
 }
 
 /// Settings for the simulated board (ignored against any other target).

@@ -164,8 +164,8 @@ fn resolve(name: &str, steps: &[(String, String)]) -> Result<MetricRef, String> 
     let parts: Vec<&str> = name.split('.').collect();
     if parts[0] == "device" {
         let m = parts.get(1).copied().unwrap_or("");
-        return match metrics::DEVICE_METRICS.iter().find(|(n, _)| *n == m) {
-            Some((_, class)) if parts.len() == 2 => Ok(MetricRef::Device {
+        return match metrics::DEVICE_METRICS.iter().find(|(n, _, _)| *n == m) {
+            Some((_, class, _)) if parts.len() == 2 => Ok(MetricRef::Device {
                 metric: m.to_string(),
                 class: *class,
             }),
@@ -174,7 +174,7 @@ fn resolve(name: &str, steps: &[(String, String)]) -> Result<MetricRef, String> 
                 "device metric",
                 metrics::DEVICE_METRICS
                     .iter()
-                    .map(|(n, _)| format!("device.{n}"))
+                    .map(|(n, _, _)| format!("device.{n}"))
                     .collect(),
                 m,
             )),
@@ -191,9 +191,9 @@ fn resolve(name: &str, steps: &[(String, String)]) -> Result<MetricRef, String> 
     let all_names = || {
         let mut v: Vec<String> = metrics::step_metrics(kind)
             .iter()
-            .map(|(m, _)| format!("{step}.{m}"))
+            .map(|(m, _, _)| format!("{step}.{m}"))
             .collect();
-        for d in metrics::step_distributions(kind) {
+        for (d, _) in metrics::step_distributions(kind) {
             v.push(format!("{step}.{d}.p99"));
         }
         v
@@ -201,14 +201,14 @@ fn resolve(name: &str, steps: &[(String, String)]) -> Result<MetricRef, String> 
     match parts.len() {
         2 => match metrics::step_metrics(kind)
             .iter()
-            .find(|(m, _)| *m == parts[1])
+            .find(|(m, _, _)| *m == parts[1])
         {
-            Some((m, class)) => Ok(MetricRef::Step {
+            Some((m, class, _)) => Ok(MetricRef::Step {
                 step: step.clone(),
                 metric: m.to_string(),
                 class: *class,
             }),
-            None if metrics::step_distributions(kind).contains(&parts[1]) => Err(format!(
+            None if metrics::is_distribution(kind, parts[1]) => Err(format!(
                 "`{name}` is a distribution; name one of its statistics, e.g. `{name}.p99` ({})",
                 metrics::DISTRIBUTION_STATS.join(", ")
             )),
@@ -220,7 +220,7 @@ fn resolve(name: &str, steps: &[(String, String)]) -> Result<MetricRef, String> 
             )),
         },
         3 => {
-            if !metrics::step_distributions(kind).contains(&parts[1]) {
+            if !metrics::is_distribution(kind, parts[1]) {
                 return Err(unknown(
                     name,
                     &format!("distribution of `{kind}` step"),

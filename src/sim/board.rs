@@ -1,81 +1,93 @@
 //! `SimBoard`: one simulated board running on the current tokio runtime. The in-process
 //! API behind `wsbench sim` and `wsbench run --sim`.
+//!
+//! It composes the parts, each with one job: the UART (`uart`), the chip and its flash
+//! (`chip`), the chip's serial side with the ROM loader (`download`, `rom`), booting
+//! from flash (`boot`) and the app (`app`). The chip thread tells the app task what to
+//! run; nothing flows back.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use tokio::sync::broadcast;
-use tokio::task::JoinSet;
-use wsbench_device::{Device, DeviceConfig, MAX_OPEN_SOCKETS};
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+use wsbench_device::{DeviceConfig, MAX_OPEN_SOCKETS};
 
-use super::console::Console;
+use super::app::{AppConfig, AppHost, RunningApp};
+use super::chip::{Chip, ChipKind, Flash, ResetReason};
+use super::download::{self, AppControl, ChipThread};
 use super::error::SimError;
 use super::listener::{self, WS, WSS};
 use super::options::SimOptions;
-use super::platform::SimPlatform;
 use super::tls;
+use super::uart::Uart;
 
-/// A running simulated board: the device crate on tokio, listening on 127.0.0.1.
+/// A running simulated board: the device crate on tokio, listening on 127.0.0.1, and a
+/// chip that answers the ESP ROM loader's protocol on its serial console.
 ///
 /// Its figures are host figures (timing) and modelled ones (heap): never present them
 /// as a board's. Dropping it stops everything too; `shutdown` also waits until the
-/// ports are closed.
+/// ports are closed and the flash file is saved.
 pub struct SimBoard {
     ws_addr: SocketAddr,
     wss_addr: SocketAddr,
-    console: Arc<Console>,
+    uart: Arc<Uart>,
     ready_line: Option<String>,
-    tasks: JoinSet<()>,
+    chip: ChipKind,
+    flash_was_empty: bool,
+    app_task: JoinHandle<()>,
+    app_stop: Option<tokio::sync::oneshot::Sender<()>>,
+    chip_thread: Option<ChipThread>,
 }
 
 impl SimBoard {
-    /// Binds both ports, creates the console and starts serving on the current tokio
-    /// runtime. Returns once the ports listen and the ready line is printed.
+    /// Binds both ports, opens the UART and the flash, and boots: with an erased flash
+    /// the bundled firmware runs with `opts`' settings (an unflashed simulated board
+    /// behaves as it always did); otherwise the chip boots what the flash holds.
+    /// Returns once the ports listen and the ready line is printed (if an app runs).
     pub async fn start(opts: SimOptions) -> Result<SimBoard, SimError> {
         opts.validate()?;
         let ws = listener::bind(opts.ws_port, WS).await?;
         let wss = listener::bind(opts.wss_port, WSS).await?;
         let ws_addr = local_addr(&ws, opts.ws_port)?;
         let wss_addr = local_addr(&wss, opts.wss_port)?;
-        let acceptor = tls::dev_acceptor()?;
-        let console = Arc::new(Console::open(opts.console_stdout)?);
-        let platform = SimPlatform::new(console.clone());
-
-        let config = DeviceConfig {
+        let flash = match &opts.flash_file {
+            Some(path) => Flash::backed_by(path)?,
+            None => Flash::erased(),
+        };
+        let flash_was_empty = flash.is_erased();
+        let chip = Chip::new(opts.chip, flash);
+        let uart = Arc::new(Uart::open(opts.console_stdout)?);
+        let host = AppHost {
+            ws_addr,
+            wss_addr,
+            acceptor: tls::dev_acceptor()?,
+            uart: uart.clone(),
+        };
+        let base = DeviceConfig {
             max_open_sockets: u16::try_from(opts.max_sockets).unwrap_or(MAX_OPEN_SOCKETS),
             lru_purge: opts.lru_purge,
             broadcast_interval_ms: opts.broadcast_interval_ms,
             max_message_len: opts.max_message_len,
-            ws_port: ws_addr.port(),
-            wss_port: wss_addr.port(),
-            ip: ws_addr.ip().to_string(),
             ..DeviceConfig::default()
         };
-        let device = Arc::new(Device::new(config, platform.clone()));
 
-        let mut tasks = JoinSet::new();
-        tasks.spawn(listener::accept_loop(
-            ws,
-            WS,
-            device.clone(),
-            None,
-            platform.clone(),
-        ));
-        tasks.spawn(listener::accept_loop(
-            wss,
-            WSS,
-            device.clone(),
-            Some(acceptor),
-            platform,
-        ));
-        let background = device.clone();
-        tasks.spawn(async move {
-            background.run_background().await;
-        });
         // Printed before any caller can subscribe: keep it for `ready_line`.
-        let mut boot_lines = console.subscribe();
-        device.announce_ready();
+        let mut boot_lines = uart.subscribe();
+        let first = if flash_was_empty {
+            Some(AppConfig::factory(base.clone()))
+        } else {
+            let (lines, app) = download::boot_app(&chip, ResetReason::PowerOn, &base);
+            for line in lines {
+                uart.write_line(&line);
+            }
+            app
+        };
+        let running = first.map(|config| {
+            let wss = config.serve_wss.then_some(wss);
+            host.start_on(config, ws, wss)
+        });
         let mut ready_line = None;
         while let Ok(line) = boot_lines.try_recv() {
             if line.contains(": ready ") {
@@ -83,12 +95,23 @@ impl SimBoard {
                 break;
             }
         }
+
+        let (control_tx, control_rx) = mpsc::unbounded_channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+        let app_task = tokio::spawn(run_app(host, running, control_rx, stop_rx));
+        let chip_thread =
+            ChipThread::spawn(uart.clone(), chip, opts.faults.clone(), base, control_tx)
+                .map_err(|e| SimError::Console(format!("cannot start the chip's thread: {e}")))?;
         Ok(SimBoard {
             ws_addr,
             wss_addr,
-            console,
+            uart,
             ready_line,
-            tasks,
+            chip: opts.chip,
+            flash_was_empty,
+            app_task,
+            app_stop: Some(stop_tx),
+            chip_thread: Some(chip_thread),
         })
     }
 
@@ -110,16 +133,27 @@ impl SimBoard {
         self.wss_addr
     }
 
-    /// The pseudo-terminal standing in for the board's serial port (`/dev/pts/N`).
-    pub fn console_path(&self) -> Option<&Path> {
-        Some(self.console.path())
+    /// The chip the ROM loader answers as.
+    pub fn chip(&self) -> ChipKind {
+        self.chip
     }
 
-    /// Every device log line printed from now on, as printed (ESP-IDF format, no line
-    /// ending). A receiver that falls far behind gets `Lagged` rather than slowing the
-    /// board.
+    /// Whether the flash was erased at start (the bundled firmware then runs with the
+    /// simulator's settings until something is flashed).
+    pub fn flash_was_empty(&self) -> bool {
+        self.flash_was_empty
+    }
+
+    /// The pseudo-terminal standing in for the board's serial port (`/dev/pts/N`).
+    pub fn console_path(&self) -> Option<&Path> {
+        Some(self.uart.path())
+    }
+
+    /// Every console line printed from now on (device log lines, ROM boot logs), as
+    /// printed (no line ending). A receiver that falls far behind gets `Lagged` rather
+    /// than slowing the board.
     pub fn console_lines(&self) -> broadcast::Receiver<String> {
-        self.console.subscribe()
+        self.uart.subscribe()
     }
 
     /// The device's ready line (`I (0) ws_server: ready ws_port=...`), printed during
@@ -128,21 +162,58 @@ impl SimBoard {
         self.ready_line.as_deref()
     }
 
-    /// The console itself: its master side (`Console::master_fd`) is where a reader of
-    /// what the host writes to the "UART" (a ROM-loader emulator) would sit.
-    pub fn console(&self) -> &Console {
-        &self.console
-    }
-
     /// Console lines lost because no reader kept up.
     pub fn console_dropped(&self) -> u64 {
-        self.console.dropped()
+        self.uart.dropped()
     }
 
-    /// Closes every session and both ports, and waits until they are closed.
+    /// Stops the app (closing every session and both ports) and the chip (saving its
+    /// flash file), and waits until both are done.
     pub async fn shutdown(mut self) {
-        self.tasks.abort_all();
-        while self.tasks.join_next().await.is_some() {}
+        if let Some(stop) = self.app_stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.app_task).await;
+        if let Some(chip) = self.chip_thread.take() {
+            let _ = tokio::task::spawn_blocking(move || chip.stop()).await;
+        }
+    }
+}
+
+impl Drop for SimBoard {
+    fn drop(&mut self) {
+        self.app_task.abort();
+    }
+}
+
+/// The app task: runs what the chip booted until told to stop.
+async fn run_app(
+    host: AppHost,
+    mut running: Option<RunningApp>,
+    mut control: mpsc::UnboundedReceiver<AppControl>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    loop {
+        let next = tokio::select! {
+            _ = &mut stop => break,
+            next = control.recv() => match next {
+                Some(next) => next,
+                // The chip stopped (shutdown): keep serving until told to stop.
+                None => {
+                    let _ = (&mut stop).await;
+                    break;
+                }
+            },
+        };
+        if let Some(app) = running.take() {
+            app.stop().await;
+        }
+        if let AppControl::Start(config) = next {
+            running = host.restart(config).await;
+        }
+    }
+    if let Some(app) = running {
+        app.stop().await;
     }
 }
 

@@ -52,6 +52,18 @@ pub enum SimError {
     )]
     Tls(String),
 
+    #[error("cannot use {} as the simulated board's flash: {problem}", path.display())]
+    #[diagnostic(
+        code(wsbench::sim::flash_file),
+        help(
+            "give --flash-file a path this user can write; a new file is created (4 MB, erased); delete a damaged one to start from an erased flash"
+        )
+    )]
+    FlashFile {
+        path: std::path::PathBuf,
+        problem: String,
+    },
+
     #[error("invalid simulated board setting: {0}")]
     #[diagnostic(
         code(wsbench::sim::options),

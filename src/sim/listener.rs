@@ -20,7 +20,7 @@ use wsbench_device::idf_log::Value;
 use wsbench_device::{Admission, Device, Transport};
 
 use super::error::SimError;
-use super::platform::SimPlatform;
+use super::platform::{SimPlatform, warn};
 
 /// A TLS handshake must finish within this, or the connection is dropped (a client that
 /// opens TCP and says nothing must not hold a task forever).
@@ -31,6 +31,15 @@ const MAX_PENDING_HANDSHAKES: usize = 256;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// How long a closing session may take to flush its last bytes.
 const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What the wss listener serves with: the TLS identity and, as on the firmware (one
+/// acceptor task per TLS session it has heap for), a bound on TLS sessions at once. A
+/// connection over the bound waits, unserved, until a session ends.
+#[derive(Clone)]
+pub struct TlsService {
+    pub acceptor: TlsAcceptor,
+    pub sessions: Option<Arc<Semaphore>>,
+}
 
 /// Which of the board's two listeners, for messages and flags.
 #[derive(Clone, Copy, Debug)]
@@ -89,7 +98,7 @@ pub async fn accept_loop(
     listener: TcpListener,
     role: PortRole,
     device: Arc<Device<SimPlatform>>,
-    tls: Option<TlsAcceptor>,
+    tls: Option<TlsService>,
     host: SimPlatform,
 ) {
     let handshakes = Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES));
@@ -105,14 +114,14 @@ pub async fn accept_loop(
                     let _ = stream.set_nodelay(true);
                     match &tls {
                         None => start_ws(&mut sessions, &device, role, stream, peer),
-                        Some(acceptor) => match handshakes.clone().try_acquire_owned() {
+                        Some(service) => match handshakes.clone().try_acquire_owned() {
                             Ok(permit) => {
                                 let (device, host) = (device.clone(), host.clone());
-                                let acceptor = acceptor.clone();
-                                sessions.spawn(serve_wss(device, host, acceptor, permit, role, stream, peer));
+                                let service = service.clone();
+                                sessions.spawn(serve_wss(device, host, service, permit, role, stream, peer));
                             }
                             // Closed at once by dropping `stream`.
-                            Err(_) => host.warn(&format!("tls_refuse peer={peer} reason=pending_handshakes")),
+                            Err(_) => warn(&host, &format!("tls_refuse peer={peer} reason=pending_handshakes")),
                         },
                     }
                 }
@@ -120,7 +129,7 @@ pub async fn accept_loop(
                     // Out of descriptors (a flood) or a connection reset before accept:
                     // say so once per episode, wait a moment, go on serving.
                     if !accept_failing {
-                        host.warn(&format!(
+                        warn(&host, &format!(
                             "accept_error listener={} reason={}",
                             role.transport.as_str(),
                             Value(&e.to_string())
@@ -161,23 +170,35 @@ fn start_ws(
 async fn serve_wss(
     device: Arc<Device<SimPlatform>>,
     host: SimPlatform,
-    acceptor: TlsAcceptor,
+    service: TlsService,
     permit: OwnedSemaphorePermit,
     role: PortRole,
     stream: TcpStream,
     peer: SocketAddr,
 ) {
+    // Held for the whole session: the firmware's acceptor task is busy until it ends.
+    let _slot = match &service.sessions {
+        Some(slots) => match slots.clone().acquire_owned().await {
+            Ok(slot) => Some(slot),
+            Err(_) => return,
+        },
+        None => None,
+    };
+    let acceptor = service.acceptor;
     let handshake = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
     drop(permit);
     let tls_stream = match handshake {
         Ok(Ok(tls_stream)) => tls_stream,
         Ok(Err(e)) => {
             let reason = e.to_string();
-            return host.warn(&format!("tls_error peer={peer} reason={}", Value(&reason)));
+            return warn(
+                &host,
+                &format!("tls_error peer={peer} reason={}", Value(&reason)),
+            );
         }
         Err(_) => {
             let reason = Value("handshake timed out");
-            return host.warn(&format!("tls_error peer={peer} reason={reason}"));
+            return warn(&host, &format!("tls_error peer={peer} reason={reason}"));
         }
     };
     let Admission::Admitted(id) = device.admit(peer, role.transport) else {

@@ -1,9 +1,13 @@
 //! What a simulated board is configured with, in-process (`SimOptions`) and on the
 //! command line (`SimArgs`, whose flags are declared here once).
 
+use std::path::PathBuf;
+
 use wsbench_device::MAX_OPEN_SOCKETS;
 
+use super::chip::ChipKind;
 use super::error::SimError;
+use super::rom::{FAULT_HELP, Fault, Faults, parse_fault};
 
 /// Settings of one simulated board. `Default` suits in-process use (`wsbench run --sim`):
 /// ports 0, so the OS picks free ones and parallel runs never collide; the rest are the
@@ -25,6 +29,12 @@ pub struct SimOptions {
     pub max_message_len: usize,
     /// Also copy every device log line to this process's stdout.
     pub console_stdout: bool,
+    /// The chip the ROM loader answers as.
+    pub chip: ChipKind,
+    /// A file holding the flash across runs; `None` = in memory, erased at start.
+    pub flash_file: Option<PathBuf>,
+    /// What the ROM loader does wrong on purpose.
+    pub faults: Faults,
 }
 
 impl Default for SimOptions {
@@ -37,6 +47,9 @@ impl Default for SimOptions {
             broadcast_interval_ms: 5000,
             max_message_len: 16 * 1024,
             console_stdout: false,
+            chip: ChipKind::Esp32c3,
+            flash_file: None,
+            faults: Faults::default(),
         }
     }
 }
@@ -91,6 +104,37 @@ pub struct SimArgs {
     /// always gets them.
     #[arg(long, value_name = "TARGET", value_parser = parse_console_target)]
     pub console: Option<ConsoleTarget>,
+    /// The chip the serial console's ROM loader answers as (chip id, magic word, eFuse
+    /// MAC, SPI registers): esp32c3 or esp32c6.
+    #[arg(long, default_value = "esp32c3", value_name = "CHIP", value_parser = parse_chip)]
+    pub chip: ChipKind,
+    /// Keep the simulated flash (4 MB) in FILE, so what was flashed survives a restart
+    /// of `wsbench sim`. Created when missing.
+    #[arg(long, value_name = "FILE")]
+    pub flash_file: Option<PathBuf>,
+    /// Make the ROM loader misbehave (repeatable): fail-command=OP, bad-md5,
+    /// ignore-syncs=K, silent-after=BYTES. See docs/simulated-board.md.
+    #[arg(long = "fault", value_name = "FAULT", value_parser = parse_fault_arg)]
+    pub faults: Vec<Fault>,
+}
+
+fn parse_chip(value: &str) -> Result<ChipKind, String> {
+    ChipKind::from_name(value).ok_or_else(|| {
+        format!(
+            "`{value}` is not a chip the simulated board can be: use esp32c3 or esp32c6 \
+             (the chips the bundled firmware is built for)"
+        )
+    })
+}
+
+fn parse_fault_arg(value: &str) -> Result<Fault, String> {
+    parse_fault(value).map_err(|e| {
+        if e.contains(FAULT_HELP) {
+            e
+        } else {
+            format!("{e} ({FAULT_HELP})")
+        }
+    })
 }
 
 /// Where `--console` copies the device's log lines (the pseudo-terminal always gets them).
@@ -119,6 +163,9 @@ impl From<&SimArgs> for SimOptions {
             broadcast_interval_ms: args.broadcast_ms,
             max_message_len: args.max_message as usize,
             console_stdout: args.console == Some(ConsoleTarget::Stdout),
+            chip: args.chip,
+            flash_file: args.flash_file.clone(),
+            faults: Faults::from_list(&args.faults),
         }
     }
 }

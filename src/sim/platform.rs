@@ -1,29 +1,22 @@
-//! The simulated board's `Platform`: the host's monotonic clock, tokio timers, the heap
-//! model (the device crate's, chosen by returning no allocator figures) and the console.
+//! The simulated board's `Platform`: the device crate's tokio host platform
+//! (`wsbench_device::host`), its console lines going to the board's UART, and the
+//! binding's own warning lines.
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use wsbench_device::Platform;
+use wsbench_device::Platform as _;
+use wsbench_device::host::HostPlatform;
 use wsbench_device::idf_log::{self, Level};
 
-use super::console::Console;
+use super::uart::Uart;
 
 /// What the device sees of the host. Clones share the boot instant and the console, so
 /// the board's own lines (accept and TLS failures) carry the device's timestamps.
-#[derive(Clone)]
-pub struct SimPlatform {
-    boot: Instant,
-    console: Arc<Console>,
-}
+pub type SimPlatform = HostPlatform;
 
-impl SimPlatform {
-    pub fn new(console: Arc<Console>) -> Self {
-        SimPlatform {
-            boot: Instant::now(),
-            console,
-        }
-    }
+/// A platform booted now, printing on `uart`.
+pub fn booted_now(uart: Arc<Uart>) -> SimPlatform {
+    HostPlatform::new(move |line| uart.write_line(line))
 }
 
 /// Tag of lines about the host binding itself (not the device's protocol logic). Its
@@ -33,38 +26,22 @@ impl SimPlatform {
 /// W tls_error peer=127.0.0.1:50312 reason="..."        handshake failed or timed out
 /// W tls_refuse peer=.. reason=pending_handshakes       too many handshakes at once
 /// W accept_error listener=ws|wss reason="..."          accept failed (e.g. out of fds)
+/// I boot_simulated app=wsbench-firmware version=.. chip=..   a flashed app booted
+/// E listen_failed port=.. reason="..."                  a port could not be bound again
+/// E flash_save_failed reason="..."                     the --flash-file could not be written
 /// ```
 pub const HOST_TAG: &str = "wsbench-sim";
 
-impl SimPlatform {
-    /// A W-level console line from the binding (e.g. a failed TLS handshake), in the
-    /// device's ESP-IDF format so one parser reads both.
-    pub fn warn(&self, message: &str) {
-        let ms = self.now_us() / 1000;
-        self.console
-            .write_line(&idf_log::format_line(Level::Warn, ms, HOST_TAG, &message));
-    }
+/// A console line from the binding, in the device's ESP-IDF format so one parser reads
+/// both.
+pub fn log(platform: &SimPlatform, level: Level, message: &str) {
+    let ms = platform.now_us() / 1000;
+    platform.console(&idf_log::format_line(level, ms, HOST_TAG, &message));
 }
 
-impl Platform for SimPlatform {
-    fn now_us(&self) -> u64 {
-        u64::try_from(self.boot.elapsed().as_micros()).unwrap_or(u64::MAX)
-    }
-
-    async fn sleep_ms(&self, ms: u32) {
-        if ms == 0 {
-            tokio::task::yield_now().await;
-        } else {
-            tokio::time::sleep(std::time::Duration::from_millis(u64::from(ms))).await;
-        }
-    }
-
-    // `heap` keeps the default (`None`): the device crate's documented heap model, whose
-    // figures it labels `modelled`. The host's own allocator says nothing about a board.
-
-    fn console(&self, line: &str) {
-        self.console.write_line(line);
-    }
+/// A W-level line from the binding (e.g. a failed TLS handshake).
+pub fn warn(platform: &SimPlatform, message: &str) {
+    log(platform, Level::Warn, message);
 }
 
 #[cfg(test)]

@@ -6,32 +6,9 @@
 //! cargo run -p wsbench-device --example loopback_server -- [PORT] [MAX_MESSAGE_LEN]
 //! ```
 
-use std::time::{Duration, Instant};
-
 use embedded_io_adapters::tokio_1::FromTokio;
-use wsbench_device::{Admission, Device, DeviceConfig, Platform, Transport};
-
-struct TokioHost {
-    boot: Instant,
-}
-
-impl Platform for TokioHost {
-    fn now_us(&self) -> u64 {
-        self.boot.elapsed().as_micros() as u64
-    }
-
-    async fn sleep_ms(&self, ms: u32) {
-        if ms == 0 {
-            tokio::task::yield_now().await;
-        } else {
-            tokio::time::sleep(Duration::from_millis(u64::from(ms))).await;
-        }
-    }
-
-    fn console(&self, line: &str) {
-        println!("{line}");
-    }
-}
+use wsbench_device::host::HostPlatform;
+use wsbench_device::{Admission, Device, DeviceConfig, Transport};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
@@ -52,12 +29,8 @@ async fn main() -> std::io::Result<()> {
         broadcast_interval_ms: 0,
         ..DeviceConfig::default()
     };
-    let device: &'static Device<TokioHost> = Box::leak(Box::new(Device::new(
-        config,
-        TokioHost {
-            boot: Instant::now(),
-        },
-    )));
+    let platform = HostPlatform::new(|line| println!("{line}"));
+    let device: &'static Device<HostPlatform> = Box::leak(Box::new(Device::new(config, platform)));
     tokio::spawn(device.run_background());
     device.announce_ready();
     loop {

@@ -41,6 +41,8 @@ pub mod config;
 pub mod config_record;
 mod device;
 pub mod heap_model;
+#[cfg(feature = "host")]
+pub mod host;
 mod http_phase;
 pub mod idf_log;
 pub mod platform;

@@ -8,41 +8,15 @@ use std::time::{Duration, Instant};
 
 use embedded_io_adapters::tokio_1::FromTokio;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use wsbench_device::host::HostPlatform;
 use wsbench_device::idf_log::{DeviceEvent, IdfLine};
-use wsbench_device::{Admission, Device, DeviceConfig, HeapFigures, Platform, Transport};
+use wsbench_device::{Admission, Device, DeviceConfig, HeapFigures, Transport};
 
 /// Every await on the device's answer is bounded by this.
 pub const STEP: Duration = Duration::from_secs(5);
 
-#[derive(Clone)]
-pub struct TestPlatform {
-    boot: Instant,
-    lines: Arc<Mutex<Vec<String>>>,
-    /// What `heap` reports: `None` = no allocator figures (the device uses its model).
-    pub heap: Option<HeapFigures>,
-}
-
-impl Platform for TestPlatform {
-    fn now_us(&self) -> u64 {
-        self.boot.elapsed().as_micros() as u64
-    }
-
-    async fn sleep_ms(&self, ms: u32) {
-        if ms == 0 {
-            tokio::task::yield_now().await;
-        } else {
-            tokio::time::sleep(Duration::from_millis(u64::from(ms))).await;
-        }
-    }
-
-    fn heap(&self) -> Option<HeapFigures> {
-        self.heap
-    }
-
-    fn console(&self, line: &str) {
-        self.lines.lock().unwrap().push(line.to_string());
-    }
-}
+/// The device crate's host platform, as the simulated board uses it.
+pub type TestPlatform = HostPlatform;
 
 pub struct Bench {
     pub device: Arc<Device<TestPlatform>>,
@@ -58,11 +32,9 @@ impl Bench {
     /// A device whose platform reports `heap` as allocator figures.
     pub fn with_heap(config: DeviceConfig, heap: Option<HeapFigures>) -> Bench {
         let lines = Arc::new(Mutex::new(Vec::new()));
-        let platform = TestPlatform {
-            boot: Instant::now(),
-            lines: lines.clone(),
-            heap,
-        };
+        let sink = lines.clone();
+        let platform = HostPlatform::new(move |line| sink.lock().unwrap().push(line.to_string()))
+            .with_heap(heap);
         Bench {
             device: Arc::new(Device::new(config, platform)),
             lines,

@@ -1,0 +1,30 @@
+//! The device's serial console: bytes in, events out. One job per part, data flowing
+//! one way:
+//!
+//! reader (own thread, owns the port or file, splits and stamps lines)
+//! → text (colours, bad bytes, host prefixes)
+//! → parser: incident (multi-line panics as one event), rom + boot (one boot one
+//!   event), idf (log lines) + profile (which lines are which events)
+//! → events (`event`), with panic addresses named by `symbols`.
+//!
+//! `wsbench monitor` (`monitor`, `render`) prints them; the run's recorder can take the
+//! same events.
+
+pub mod boot;
+pub mod error;
+pub mod event;
+pub mod idf;
+pub mod incident;
+pub mod monitor;
+pub mod parser;
+pub mod port;
+pub mod profile;
+pub mod reader;
+pub mod render;
+pub mod rom;
+pub mod symbols;
+pub mod text;
+
+pub use error::ConsoleError;
+pub use event::{ConsoleEvent, EventDetail};
+pub use parser::ConsoleParser;

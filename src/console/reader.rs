@@ -1,0 +1,256 @@
+//! Bytes from a console (serial port, saved log, stdin) into numbered, time-stamped raw
+//! lines. The splitter owns no I/O, so a file and a port share it; memory per line is
+//! bounded however long a line runs without its end.
+
+use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::time::{Duration, SystemTime};
+
+/// The longest line kept, in bytes. Longer lines keep their head; the rest is dropped
+/// and counted. Large enough for esp-backtrace's one-line `STACKDUMP:` (a 32 KiB stack
+/// as hex is 64 KiB of text).
+pub const MAX_LINE: usize = 128 * 1024;
+
+/// One line as it came off the wire, its ending removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawLine {
+    /// 1-based, counted over the whole console (across port gaps).
+    pub number: u64,
+    /// At most [`MAX_LINE`] bytes, not necessarily UTF-8.
+    pub bytes: Vec<u8>,
+    /// Bytes beyond [`MAX_LINE`] that were dropped from this line.
+    pub dropped: u64,
+    /// Host time when the line's end arrived.
+    pub arrived: SystemTime,
+}
+
+/// Splits a byte stream into lines: `\n`, `\r\n` and a lone `\r` each end one line (a
+/// `\r\n` split across two reads is still one ending).
+#[derive(Debug, Default)]
+pub struct LineSplitter {
+    current: Vec<u8>,
+    dropped: u64,
+    after_cr: bool,
+    next_number: u64,
+}
+
+impl LineSplitter {
+    pub fn new() -> LineSplitter {
+        LineSplitter {
+            next_number: 1,
+            ..LineSplitter::default()
+        }
+    }
+
+    /// Feeds one chunk; complete lines go to `out`.
+    pub fn push(&mut self, mut chunk: &[u8], arrived: SystemTime, out: &mut impl FnMut(RawLine)) {
+        if self.after_cr {
+            self.after_cr = false;
+            if let Some(rest) = chunk.strip_prefix(b"\n") {
+                chunk = rest;
+            }
+        }
+        while let Some(i) = memchr::memchr2(b'\n', b'\r', chunk) {
+            self.take(&chunk[..i]);
+            let ending_cr = chunk[i] == b'\r';
+            chunk = &chunk[i + 1..];
+            out(self.finish_line(arrived));
+            if ending_cr {
+                match chunk.first() {
+                    Some(b'\n') => chunk = &chunk[1..],
+                    Some(_) => {}
+                    None => self.after_cr = true,
+                }
+            }
+        }
+        self.take(chunk);
+    }
+
+    /// The unfinished last line, if any (end of input).
+    pub fn finish(&mut self, arrived: SystemTime) -> Option<RawLine> {
+        (!self.current.is_empty() || self.dropped > 0).then(|| self.finish_line(arrived))
+    }
+
+    fn take(&mut self, part: &[u8]) {
+        let room = MAX_LINE - self.current.len();
+        if part.len() <= room {
+            self.current.extend_from_slice(part);
+        } else {
+            self.current.extend_from_slice(&part[..room]);
+            self.dropped += (part.len() - room) as u64;
+        }
+    }
+
+    fn finish_line(&mut self, arrived: SystemTime) -> RawLine {
+        let number = self.next_number;
+        self.next_number += 1;
+        let bytes = std::mem::replace(&mut self.current, Vec::with_capacity(128));
+        RawLine {
+            number,
+            bytes,
+            dropped: std::mem::take(&mut self.dropped),
+            arrived,
+        }
+    }
+}
+
+/// What the reader thread hands on, in order.
+#[derive(Debug)]
+pub enum ReaderItem {
+    Line(RawLine),
+    /// The source went away (port unplugged); `since` is when it was lost.
+    Lost {
+        since: SystemTime,
+        why: String,
+    },
+    /// The source is back after a gap.
+    Back {
+        since: SystemTime,
+        gap: Duration,
+        path: String,
+    },
+    /// The source ended (end of file, or the reader was asked to stop).
+    End,
+    /// The source failed for good.
+    Failed(String),
+}
+
+/// A source of console bytes. `read` returns `Ok(0)` at the end (a file) and may time
+/// out (`TimedOut`/`WouldBlock`: nothing arrived, try again); other errors mean the
+/// source is lost and [`ByteSource::reopen`] is tried.
+pub trait ByteSource: Send + 'static {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize>;
+    /// Opens the source again after a loss; `Ok(None)` while it is not back yet,
+    /// `Err` when it can never come back (a file or stdin).
+    fn reopen(&mut self) -> Result<Option<String>, String> {
+        Err("the input cannot be reopened".into())
+    }
+}
+
+/// Any `Read` (a file, stdin): ends at its end, never reopened.
+pub struct ReadSource<R>(pub R);
+
+impl<R: Read + Send + 'static> ByteSource for ReadSource<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+/// How often a lost source is tried again.
+const REOPEN_EVERY: Duration = Duration::from_millis(250);
+/// Lines waiting for the parser before the reader blocks (then the OS buffers).
+const BACKLOG: usize = 4096;
+
+/// Starts the reader on its own thread, owning `source`. Stops at the source's end, when
+/// `stop` is set, or when the receiver is dropped.
+pub fn spawn(source: impl ByteSource, stop: Arc<AtomicBool>) -> Receiver<ReaderItem> {
+    let (tx, rx) = sync_channel(BACKLOG);
+    std::thread::Builder::new()
+        .name("console-reader".into())
+        .spawn(move || read_loop(source, &stop, &tx))
+        .expect("spawning the console reader thread");
+    rx
+}
+
+fn read_loop(mut source: impl ByteSource, stop: &AtomicBool, tx: &SyncSender<ReaderItem>) {
+    let mut splitter = LineSplitter::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let send = |item| tx.send(item).is_ok();
+    while !stop.load(Ordering::Relaxed) {
+        match source.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                let mut alive = true;
+                splitter.push(&buf[..n], SystemTime::now(), &mut |line| {
+                    alive &= send(ReaderItem::Line(line));
+                });
+                if !alive {
+                    return;
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => {
+                let since = SystemTime::now();
+                if let Some(line) = splitter.finish(since)
+                    && !send(ReaderItem::Line(line))
+                {
+                    return;
+                }
+                if !send(ReaderItem::Lost {
+                    since,
+                    why: e.to_string(),
+                }) {
+                    return;
+                }
+                loop {
+                    if stop.load(Ordering::Relaxed) {
+                        let _ = send(ReaderItem::End);
+                        return;
+                    }
+                    match source.reopen() {
+                        Ok(Some(path)) => {
+                            let gap = since.elapsed().unwrap_or_default();
+                            if !send(ReaderItem::Back { since, gap, path }) {
+                                return;
+                            }
+                            break;
+                        }
+                        Ok(None) => std::thread::sleep(REOPEN_EVERY),
+                        Err(why) => {
+                            let _ = send(ReaderItem::Failed(why));
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(line) = splitter.finish(SystemTime::now())
+        && !send(ReaderItem::Line(line))
+    {
+        return;
+    }
+    let _ = send(ReaderItem::End);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(chunks: &[&[u8]]) -> Vec<(Vec<u8>, u64)> {
+        let mut s = LineSplitter::new();
+        let mut out = Vec::new();
+        let now = SystemTime::now();
+        for c in chunks {
+            s.push(c, now, &mut |l| out.push((l.bytes, l.dropped)));
+        }
+        if let Some(l) = s.finish(now) {
+            out.push((l.bytes, l.dropped));
+        }
+        out
+    }
+
+    #[test]
+    fn every_line_ending_and_partial_reads() {
+        let lines = split(&[b"a\r", b"\nb\n", b"c\rd\r\n", b"e"]);
+        let texts: Vec<&[u8]> = lines.iter().map(|(b, _)| b.as_slice()).collect();
+        assert_eq!(texts, [&b"a"[..], b"b", b"c", b"d", b"e"]);
+    }
+
+    #[test]
+    fn a_long_line_is_cut_and_counted() {
+        let big = vec![b'x'; MAX_LINE + 1000];
+        let lines = split(&[&big[..], b"\nnext\n"]);
+        assert_eq!(lines[0].0.len(), MAX_LINE);
+        assert_eq!(lines[0].1, 1000);
+        assert_eq!(lines[1], (b"next".to_vec(), 0));
+    }
+}
