@@ -169,7 +169,7 @@ fn an_impossible_rate_counts_unsent_messages_as_the_clients_limit() {
     let (out, rep) = run(
         "impossible",
         "name: impossible\nsteps:\n  - connect: { clients: 1 }\n\
-         \x20 - echo: { rate: 2000000, duration: 1s, timeout: 300ms }\n\
+         \x20 - echo: { rate: 2000000, duration: 1s, timeout: 1s }\n\
          thresholds: [\"echo.unsent == 0\"]\n",
         &["--target", &target(port)],
     );

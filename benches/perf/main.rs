@@ -12,6 +12,8 @@ mod console_parse;
 mod echo_server;
 mod proc_stats;
 mod reference;
+mod schedule;
+mod soak;
 mod table;
 mod wsbench_run;
 
@@ -40,7 +42,14 @@ struct Plan {
     hold_for: Duration,
 }
 
-const SECTIONS: [&str; 4] = ["saturation", "overhead", "memory", "console"];
+const SECTIONS: [&str; 6] = [
+    "saturation",
+    "overhead",
+    "memory",
+    "console",
+    "schedule",
+    "soak",
+];
 const CONSOLE_TARGET_MB_S: f64 = 50.0;
 const OVERHEAD_P50_TARGET_US: i64 = 20;
 const IDLE_TARGET_BYTES: f64 = 16.0 * 1024.0;
@@ -206,6 +215,22 @@ fn bench() -> Result<bool, String> {
     if wanted("console") {
         println!("[4] console parsing: wsbench monitor --input on a mixed log");
         report("console", console(bin, &dir, &mut table));
+    }
+    if wanted("schedule") {
+        println!("[5] send-schedule accuracy (echo.send_lag), simulated board");
+        report("schedule", schedule::run(bin, &dir, &sim_url, &mut table));
+    }
+    // Long by nature: only when asked for, for as many minutes as asked.
+    match std::env::var("WSBENCH_BENCH_SOAK")
+        .ok()
+        .map(|m| m.parse::<u64>())
+    {
+        Some(Ok(minutes)) if wanted("soak") => {
+            println!("[6] recorder memory over a {minutes}-minute soak, minimal echo server");
+            report("soak", soak::run(bin, &dir, &echo_url, minutes, &mut table));
+        }
+        Some(Err(_)) => return Err("WSBENCH_BENCH_SOAK takes a number of minutes".into()),
+        _ => println!("[6] soak skipped (set WSBENCH_BENCH_SOAK=10 for a 10-minute soak)"),
     }
     drop(sim);
     drop(echo);

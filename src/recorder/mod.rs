@@ -31,8 +31,12 @@ pub use build::{StepSummary, device_metric, distribution};
 const HIST_MAX_US: u64 = 600_000_000;
 
 /// Seconds of the timeline that keep their full latency histogram: shards hand a
-/// second in when they first record in the next one, so older seconds are complete.
-const OPEN_SECONDS: u64 = 2;
+/// second in when they first record in the next one, so older seconds are complete;
+/// a few more let steps that time samples after the fact (fan-out) stamp them exactly.
+const OPEN_SECONDS: u64 = 5;
+
+/// Most spare per-second histograms kept (each about 170 KB).
+const SPARE_MAX: usize = 2 * SHARDS;
 
 /// An empty histogram with the bounds every distribution of a run uses.
 pub fn new_hist() -> Histogram<u64> {
@@ -64,6 +68,11 @@ struct State {
     seconds: Vec<Second>,
     /// Seconds before this index keep only their summary figures.
     sealed: usize,
+    /// Emptied per-second histograms, reused so a long run does not allocate (and
+    /// fragment the heap with) one large histogram per second.
+    /// Boxed as the seconds hold them, so they move in and out without a copy.
+    #[allow(clippy::vec_box)]
+    spare: Vec<Box<Histogram<u64>>>,
     open_connections: u64,
     device: DeviceState,
 }
@@ -194,19 +203,36 @@ impl Recorder {
         let sec = Self::second_no(state, from.at);
         sec.sent += from.sent;
         sec.received += from.received;
-        if let Some(h) = from.latency {
-            match &mut sec.latency {
+        let leftover = match from.latency {
+            Some(h) if h.is_empty() => Some(h),
+            Some(h) => match &mut sec.latency {
                 Some(x) => {
                     let _ = x.add(&*h);
+                    Some(h)
                 }
                 None if sealed => {
-                    // Not reached by design (seconds are sealed only after every shard
-                    // handed them in); if it were, the p99 kept is an upper bound.
+                    // Not reached by the shards (seconds are sealed only after every
+                    // shard handed them in); a late `sample_at` keeps an upper bound.
                     let p = h.value_at_quantile(0.99);
                     sec.latency_p99 = Some(sec.latency_p99.map_or(p, |q| q.max(p)));
+                    Some(h)
                 }
-                None => sec.latency = Some(h),
-            }
+                None => {
+                    sec.latency = Some(h);
+                    None
+                }
+            },
+            None => None,
+        };
+        if let Some(h) = leftover {
+            Self::recycle(state, h);
+        }
+    }
+
+    fn recycle(state: &mut State, mut h: Box<Histogram<u64>>) {
+        if state.spare.len() < SPARE_MAX {
+            h.reset();
+            state.spare.push(h);
         }
     }
 
@@ -284,10 +310,15 @@ impl Recorder {
         let mut st = self.lock();
         let end = (upto as usize).min(st.seconds.len());
         let begin = st.sealed.min(end);
+        let mut freed = Vec::new();
         for sec in &mut st.seconds[begin..end] {
             if let Some(h) = sec.latency.take() {
                 sec.latency_p99 = (!h.is_empty()).then(|| h.value_at_quantile(0.99));
+                freed.push(h);
             }
+        }
+        for h in freed {
+            Self::recycle(&mut st, h);
         }
         st.sealed = st.sealed.max(end);
     }
@@ -406,10 +437,20 @@ impl StepRec {
         let mut sh = lock(&inner.shards[my_shard()]);
         let now = self.rec.elapsed().as_secs();
         let (_, rolled) = sh.second_at(now);
-        f(&mut sh, self.idx);
+        let rolled_over = rolled.is_some();
         if let Some(old) = rolled {
-            Recorder::merge_second(&mut self.rec.lock(), old);
-            drop(sh);
+            let mut st = self.rec.lock();
+            Recorder::merge_second(&mut st, old);
+            // The new second's histogram from the spares, not a fresh allocation.
+            if let Some(sec) = sh.second.as_mut()
+                && sec.latency.is_none()
+            {
+                sec.latency = st.spare.pop();
+            }
+        }
+        f(&mut sh, self.idx);
+        drop(sh);
+        if rolled_over {
             self.rec.maybe_seal(now);
         }
     }
@@ -445,6 +486,35 @@ impl StepRec {
                     .latency
                     .get_or_insert_with(|| Box::new(new_hist()))
                     .record(us);
+            }
+        })
+    }
+
+    /// One timing sample stamped at `at` on the timeline (a step that times its
+    /// samples after the fact, like fan-out, puts each in the second it happened). Takes
+    /// the state's lock: for samples analysed in bulk, not the hot path. A second
+    /// already sealed keeps an upper bound of its p99 (the larger of the two).
+    pub fn sample_at(&self, dist: &'static str, d: Duration, at: Instant) {
+        let us = (d.as_micros() as u64).clamp(1, HIST_MAX_US);
+        let second = at.saturating_duration_since(self.rec.inner.start).as_secs();
+        self.with(|st, _| {
+            let step = &mut st.steps[self.idx];
+            match step.hists.get_mut(dist) {
+                Some(h) => {
+                    let _ = h.record(us);
+                }
+                None => {
+                    let mut h = new_hist();
+                    let _ = h.record(us);
+                    step.hists.insert(dist.to_string(), h);
+                }
+            }
+            if dist == "latency" || dist == "rtt" {
+                let mut h = Box::new(new_hist());
+                let _ = h.record(us);
+                let mut one = ShardSecond::new(second);
+                one.latency = Some(h);
+                Recorder::merge_second(st, one);
             }
         })
     }

@@ -97,6 +97,8 @@ pub fn step_metrics(kind: &str) -> &'static [(&'static str, MetricClass, Directi
             ("lost", Count, Lower),
             ("duplicates", Count, Lower),
             ("reordered", Count, Lower),
+            ("partial", Count, Lower),
+            ("negative_latency", Count, Lower),
             ("loss", Ratio, Lower),
         ],
         "tls" => &[
@@ -159,7 +161,7 @@ pub fn step_distributions(kind: &str) -> &'static [(&'static str, Direction)] {
         "echo" | "capacity" => &[("latency", Lower), ("send_lag", Tool)],
         "fanout" => &[("spread", Lower), ("latency", Lower)],
         "exhaust" | "churn" => &[("connect", Lower)],
-        "ping" => &[("rtt", Lower)],
+        "ping" => &[("rtt", Lower), ("send_lag", Tool)],
         "abrupt" => &[("check", Lower)],
         "frames" => &[("latency", Lower)],
         _ => &[],

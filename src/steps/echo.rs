@@ -46,6 +46,9 @@ pub const SEND_LAG_ALLOWANCE: Duration = Duration::from_micros(200);
 /// connection that takes data costs microseconds.
 const WAITING_SEND: Duration = Duration::from_millis(1);
 
+/// An anchor slot whose echo came back (no anchor is this far from the start).
+const ANSWERED: u64 = u64::MAX;
+
 /// First due time after the step starts, so every client is ready before it.
 const LEAD_IN: Duration = Duration::from_millis(20);
 
@@ -158,6 +161,12 @@ pub(super) async fn drive(
     rec: &StepRec,
     keep_latency: bool,
 ) -> Round {
+    // Each client's table of anchors first: allocating millions of them must not eat
+    // into the first messages' timeouts.
+    let sizing = plan(cfg, clients.len() as u32, Instant::now());
+    let tables: Vec<Arc<[AtomicU64]>> = (0..sizing.clients)
+        .map(|c| (0..sizing.count_of(c)).map(|_| AtomicU64::new(0)).collect())
+        .collect();
     let plan = plan(cfg, clients.len() as u32, Instant::now() + LEAD_IN);
     let (pacer, releases) = pacer::start(plan);
     if !pacer.running() {
@@ -167,7 +176,9 @@ pub(super) async fn drive(
         };
     }
     let mut tasks = JoinSet::new();
-    for (i, (client, released)) in clients.into_iter().zip(releases).enumerate() {
+    for (i, ((client, released), anchors)) in
+        clients.into_iter().zip(releases).zip(tables).enumerate()
+    {
         let job = ClientJob {
             index: i as u32,
             plan,
@@ -175,7 +186,7 @@ pub(super) async fn drive(
             rec: rec.clone(),
             keep_latency,
         };
-        tasks.spawn(job.run(client, released));
+        tasks.spawn(job.run(client, released, anchors));
     }
     let mut total = ClientTally::default();
     let mut kept = Vec::new();
@@ -274,12 +285,12 @@ impl ClientJob {
         self,
         client: PooledClient,
         released: UnboundedReceiver<u64>,
+        // Per message: nanoseconds after the plan's start from which its latency counts.
+        anchors: Arc<[AtomicU64]>,
     ) -> (ClientTally, Option<PooledClient>) {
         let id = client.id;
         let count = self.plan.count_of(self.index);
         let (sink, stream) = client.ws.split();
-        // Per message: nanoseconds after the plan's start from which its latency counts.
-        let anchors: Arc<[AtomicU64]> = (0..count).map(|_| AtomicU64::new(0)).collect();
         let (done_tx, done_rx) = oneshot::channel();
         // The sender is a task of its own: a sender catching up on a backlog must never
         // delay the moment an echo is read (and so inflate its latency).
@@ -425,7 +436,6 @@ impl ClientJob {
         let give_up = self.give_up();
         let timeout = self.cfg.timeout.0;
         let mut t = ClientTally::default();
-        let mut seen = vec![false; count as usize];
         let mut open = true;
         // Messages that can still come back: all planned until the sender says how
         // many it never sent.
@@ -480,13 +490,13 @@ impl ClientJob {
                 self.rec.failure("corrupt");
                 continue;
             }
-            if seen[seq as usize] {
+            // Taking the anchor marks the message as answered: no second table to grow.
+            let taken = anchors[seq as usize].swap(ANSWERED, Ordering::AcqRel);
+            if taken == ANSWERED {
                 t.duplicates += 1;
                 continue;
             }
-            seen[seq as usize] = true;
-            let anchor = self.plan.start
-                + Duration::from_nanos(anchors[seq as usize].load(Ordering::Acquire));
+            let anchor = self.plan.start + Duration::from_nanos(taken);
             let latency = now.saturating_duration_since(anchor);
             // Its latency is a fact worth keeping; its echo still missed its timeout.
             self.rec.sample("latency", latency);
@@ -539,5 +549,6 @@ impl WaitLog {
 }
 
 fn nanos_since(start: Instant, t: Instant) -> u64 {
-    u64::try_from(t.saturating_duration_since(start).as_nanos()).unwrap_or(u64::MAX)
+    u64::try_from(t.saturating_duration_since(start).as_nanos())
+        .map_or(ANSWERED - 1, |n| n.min(ANSWERED - 1))
 }

@@ -372,6 +372,7 @@ fn analyse(
     let mut duplicates = 0u64;
     let mut reordered = 0u64;
     let mut per_key: HashMap<u64, (Instant, Instant, u32)> = HashMap::new();
+    let mut negative: Vec<u64> = Vec::new();
     for r in results {
         let mut seen = std::collections::HashSet::new();
         let mut highest: Option<u64> = None;
@@ -392,13 +393,33 @@ fn analyse(
             if let (Some(dev), Some(off)) = (a.device_us, offset_us) {
                 let host_send_us = dev as i128 - off;
                 let arrival_us = (a.at - base).as_micros() as i128;
-                let lat = (arrival_us - host_send_us).max(0) as u64;
-                rec.sample("latency", Duration::from_micros(lat));
+                match u64::try_from(arrival_us - host_send_us) {
+                    Ok(lat) => rec.sample_at("latency", Duration::from_micros(lat), a.at),
+                    // Arrived "before" it was sent: the clock offset estimate is off by
+                    // at least this much. Counted and said, not clamped into the figures.
+                    Err(_) => negative.push((host_send_us - arrival_us) as u64),
+                }
             }
         }
     }
-    for (first, last, _) in per_key.values() {
-        rec.sample("spread", *last - *first);
+    // Spread only over messages every client received: a partial one would mix a
+    // delivery time with an absence.
+    let mut partial = 0u64;
+    for (first, last, got) in per_key.values() {
+        if *got as usize == n {
+            rec.sample_at("spread", *last - *first, *last);
+        } else {
+            partial += 1;
+        }
+    }
+    rec.set("partial", partial as f64);
+    rec.set("negative_latency", negative.len() as f64);
+    if let Some(worst) = negative.iter().max() {
+        rec.note(format!(
+            "{} one-way latencies came out negative (by up to {worst} µs): the device clock's offset \
+             estimate is off by at least that much; they are left out of `latency`",
+            negative.len()
+        ));
     }
     let lost = expected.saturating_sub(delivered);
     rec.set("messages", messages as f64);

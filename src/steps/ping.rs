@@ -1,11 +1,25 @@
 //! `ping`: PING/PONG round trips, on the open clients or on a connection of its own.
+//!
+//! Open loop, with the same pacer as `echo`: each ping leaves at its due time whether
+//! or not earlier pongs came back, and its round trip is timed from that due time (the
+//! host's wake-up forgiven up to the same bound), so a server that answers slowly shows
+//! up as round-trip time, not as fewer pings.
 
-use std::time::Instant;
+/// A ping slot not sent yet, and one already answered.
+const NOT_SENT: u64 = u64::MAX - 1;
+const ANSWERED: u64 = u64::MAX;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
 
+use super::echo::SEND_LAG_ALLOWANCE;
+use super::pacer::{self, Plan};
 use super::wire::fill;
 use super::{PooledClient, StepCtx};
 use crate::recorder::StepRec;
@@ -24,9 +38,26 @@ pub async fn run(cfg: &PingStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
     } else {
         std::mem::take(ctx.pool)
     };
+    // Open loop: ping `n` of a client is due at `n × interval` (clients staggered
+    // evenly), whether or not earlier pongs came back.
+    let n = clients.len() as u32;
+    let plan = Plan {
+        start: Instant::now() + Duration::from_millis(20),
+        total_rate: n as f64 / cfg.interval.0.as_secs_f64().max(1e-6),
+        total: cfg.count as u64 * n as u64,
+        clients: n,
+    };
+    let (pacer, releases) = pacer::start(plan);
     let mut tasks = JoinSet::new();
-    for c in clients {
-        tasks.spawn(ping_client(c, cfg.clone(), ctx.rec.clone()));
+    for (i, (c, released)) in clients.into_iter().zip(releases).enumerate() {
+        tasks.spawn(ping_client(
+            c,
+            cfg.clone(),
+            ctx.rec.clone(),
+            plan,
+            i as u32,
+            released,
+        ));
     }
     let (mut sent, mut received) = (0u64, 0u64);
     while let Some(Ok((s, r, client))) = tasks.join_next().await {
@@ -41,6 +72,7 @@ pub async fn run(cfg: &PingStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
             None => ctx.rec.disconnected(),
         }
     }
+    drop(pacer);
     ctx.pool.sort_by_key(|c| c.id);
     ctx.rec.set("sent", sent as f64);
     ctx.rec.set("received", received as f64);
@@ -49,45 +81,96 @@ pub async fn run(cfg: &PingStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
 }
 
 async fn ping_client(
-    mut c: PooledClient,
+    c: PooledClient,
     cfg: PingStep,
     rec: StepRec,
+    plan: Plan,
+    index: u32,
+    mut released: UnboundedReceiver<u64>,
 ) -> (u64, u64, Option<PooledClient>) {
-    let (mut sent, mut received) = (0, 0);
-    let start = tokio::time::Instant::now();
-    for seq in 0..cfg.count as u64 {
-        tokio::time::sleep_until(start + cfg.interval.0 * seq as u32).await;
-        let mut payload = format!("{seq:08}").into_bytes();
-        fill(&mut payload, cfg.size.max(8) as usize, seq);
-        payload.truncate(cfg.size as usize);
-        let t0 = Instant::now();
-        if let Err(e) = c.ws.send(Message::Ping(payload.clone().into())).await {
-            rec.error(format!("client {}: ping failed: {e}", c.id));
-            return (sent, received, None);
-        }
-        sent += 1;
-        rec.sent(1);
-        let deadline = tokio::time::Instant::now() + cfg.timeout.0;
-        loop {
-            match tokio::time::timeout_at(deadline, c.ws.next()).await {
-                Err(_) => {
-                    rec.failure("no pong");
-                    break;
+    let id = c.id;
+    let count = plan.count_of(index);
+    let (mut sink, mut stream) = c.ws.split();
+    let give_up = plan.last_due() + cfg.timeout.0;
+    // Per ping: when it left (ns after the plan's start), or not yet.
+    let left: Arc<[AtomicU64]> = (0..count).map(|_| AtomicU64::new(NOT_SENT)).collect();
+    let sender = tokio::spawn({
+        let left = Arc::clone(&left);
+        let rec = rec.clone();
+        let size = cfg.size as usize;
+        async move {
+            let mut sent = 0u64;
+            while let Some(seq) = released.recv().await {
+                let due = plan.due(index, seq);
+                let now = Instant::now();
+                rec.sample("send_lag", now.saturating_duration_since(due));
+                // Timed from the due time (open loop), like echo; the host's wake-up is
+                // forgiven up to the same bound.
+                let lag = now.saturating_duration_since(due).min(SEND_LAG_ALLOWANCE);
+                let anchor = (due + lag).saturating_duration_since(plan.start);
+                left[seq as usize].store(anchor.as_nanos() as u64, Ordering::Release);
+                let send = sink.send(Message::Ping(payload(seq, size).into()));
+                match tokio::time::timeout_at(give_up.into(), send).await {
+                    Ok(Ok(())) => {
+                        sent += 1;
+                        rec.sent(1);
+                    }
+                    _ => {
+                        rec.error(format!("client {id}: ping failed after {sent} pings"));
+                        return (sink, sent, false);
+                    }
                 }
-                Ok(Some(Ok(Message::Pong(p)))) if p.as_ref() == payload.as_slice() => {
-                    received += 1;
-                    rec.received(1);
-                    rec.sample("rtt", t0.elapsed());
-                    break;
-                }
-                Ok(Some(Ok(Message::Pong(_)))) => rec.failure("pong with another payload"),
-                Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => {
-                    rec.error(format!("client {}: connection ended during ping", c.id));
-                    return (sent, received, None);
-                }
-                Ok(Some(Ok(_))) => {}
             }
+            (sink, sent, true)
+        }
+    });
+    let mut received = 0u64;
+    let mut open = true;
+    while received < count {
+        match tokio::time::timeout_at(give_up.into(), stream.next()).await {
+            Err(_) => break,
+            Ok(Some(Ok(Message::Pong(p)))) => {
+                let now = Instant::now();
+                let seq = parse_seq(&p).filter(|&s| s < count);
+                let sent_at = seq.map(|s| left[s as usize].swap(ANSWERED, Ordering::AcqRel));
+                match sent_at {
+                    Some(ns) if ns != NOT_SENT && ns != ANSWERED => {
+                        received += 1;
+                        rec.received(1);
+                        let anchor = plan.start + Duration::from_nanos(ns);
+                        rec.sample("rtt", now.saturating_duration_since(anchor));
+                    }
+                    _ => rec.failure("pong with another payload"),
+                }
+            }
+            Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => {
+                rec.error(format!("client {id}: connection ended during ping"));
+                open = false;
+                break;
+            }
+            Ok(Some(Ok(_))) => {}
         }
     }
-    (sent, received, Some(c))
+    let Ok((sink, sent, sender_ok)) = sender.await else {
+        return (0, received, None);
+    };
+    for _ in received..sent {
+        rec.failure("no pong");
+    }
+    let client = match sink.reunite(stream) {
+        Ok(ws) if open && sender_ok => Some(PooledClient { id, ws }),
+        _ => None,
+    };
+    (sent, received, client)
+}
+
+/// A ping's payload: its sequence number (8 digits) padded to `size` (at least 8).
+fn payload(seq: u64, size: usize) -> Vec<u8> {
+    let mut p = format!("{seq:08}").into_bytes();
+    fill(&mut p, size.max(8), seq);
+    p
+}
+
+fn parse_seq(p: &[u8]) -> Option<u64> {
+    std::str::from_utf8(p.get(..8)?).ok()?.parse().ok()
 }
