@@ -100,6 +100,20 @@ pub enum FlashError {
     )]
     Settings { reason: String },
 
+    #[error("cannot read the password file {} given with {flag}: {reason}", path.display())]
+    #[diagnostic(
+        code(wsbench::flash::secret_file),
+        help(
+            "check the path and its permissions (the file holds only the password; one trailing newline \
+             is dropped), or set the password in WSBENCH_PASSWORD / WSBENCH_STA_PASSWORD instead"
+        )
+    )]
+    SecretFile {
+        flag: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+
     #[error("{flags} only apply to the bundled firmware, not to --image")]
     #[diagnostic(
         code(wsbench::flash::settings_with_image),
@@ -168,6 +182,7 @@ impl FlashError {
             FlashError::NotEspImage { .. }
             | FlashError::ReadImage { .. }
             | FlashError::Settings { .. }
+            | FlashError::SecretFile { .. }
             | FlashError::SettingsWithImage { .. } => true,
             _ => false,
         }
