@@ -1,9 +1,8 @@
 //! Running `wsbench flash` / `wsbench ports` as a user does, bounded in time.
 
 use std::io::Read as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// What a finished command printed and how it exited.
