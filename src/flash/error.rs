@@ -53,6 +53,19 @@ pub enum FlashError {
         detected: String,
     },
 
+    #[error("{} is built for {image_chip}, but --chip says {asked}", path.display())]
+    #[diagnostic(
+        code(wsbench::flash::image_for_other_chip),
+        help(
+            "give the image built for {asked}, or drop --chip to flash the board it was built for"
+        )
+    )]
+    ImageNotForChipFlag {
+        path: PathBuf,
+        image_chip: String,
+        asked: String,
+    },
+
     #[error("no firmware is bundled for the {chip}: wsbench carries images for {bundled}")]
     #[diagnostic(
         code(wsbench::flash::no_bundled_image),
@@ -183,6 +196,7 @@ impl FlashError {
             | FlashError::ReadImage { .. }
             | FlashError::Settings { .. }
             | FlashError::SecretFile { .. }
+            | FlashError::ImageNotForChipFlag { .. }
             | FlashError::SettingsWithImage { .. } => true,
             _ => false,
         }

@@ -65,8 +65,17 @@ struct Part {
 
 /// An application ELF for `map`'s chip, entry point in IRAM.
 pub fn app(map: &MemoryMap) -> Vec<u8> {
+    build(map, true)
+}
+
+/// The same ELF without its app descriptor: not an app the ESP-IDF bootloader starts.
+pub fn without_descriptor(map: &MemoryMap) -> Vec<u8> {
+    build(map, false)
+}
+
+fn build(map: &MemoryMap, with_descriptor: bool) -> Vec<u8> {
     let alloc = elf::SHF_ALLOC.0;
-    let parts = [
+    let mut parts = vec![
         Part {
             name: b".flash.appdesc",
             addr: map.drom + 0x20,
@@ -104,6 +113,9 @@ pub fn app(map: &MemoryMap) -> Vec<u8> {
             exec: false,
         },
     ];
+    if !with_descriptor {
+        parts.remove(0);
+    }
 
     let mut out = Vec::new();
     let mut w = Writer::new(Endianness::Little, false, &mut out);
