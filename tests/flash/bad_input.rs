@@ -111,13 +111,26 @@ fn an_xtensa_elf_with_a_risc_v_chip_flag_is_refused_before_any_port_is_opened() 
 }
 
 #[test]
-fn no_port_given_and_none_listed_says_so() {
-    if !serialport::available_ports().unwrap_or_default().is_empty() {
-        eprintln!("this machine lists serial ports: the no-port case cannot be made here");
+fn no_port_given_and_none_like_an_esp_board_says_so() {
+    let listed = wsbench(&["ports", "--json"], &[], LIMIT);
+    let doc: serde_json::Value = serde_json::from_str(&listed.stdout).expect("JSON");
+    let ports = doc["ports"].as_array().expect("a ports array");
+    if ports.iter().any(|p| p["likely_esp"] == true) {
+        eprintln!(
+            "this machine has a port like an ESP board: the no-port case cannot be made here"
+        );
         return;
     }
     let ran = flash(&[]);
     ran.assert_fails(3, "wsbench::serial::no_port");
+    for port in ports {
+        let path = port["path"].as_str().unwrap();
+        assert!(
+            ran.stderr.contains(path),
+            "{path} not named:\n{}",
+            ran.all()
+        );
+    }
 }
 
 #[test]
