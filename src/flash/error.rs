@@ -53,6 +53,19 @@ pub enum FlashError {
         detected: String,
     },
 
+    #[error("{} is built for {image_chip}, but --chip says {asked}", path.display())]
+    #[diagnostic(
+        code(wsbench::flash::image_for_other_chip),
+        help(
+            "give the image built for {asked}, or drop --chip to flash the board it was built for"
+        )
+    )]
+    ImageNotForChipFlag {
+        path: PathBuf,
+        image_chip: String,
+        asked: String,
+    },
+
     #[error("no firmware is bundled for the {chip}: wsbench carries images for {bundled}")]
     #[diagnostic(
         code(wsbench::flash::no_bundled_image),
@@ -99,6 +112,20 @@ pub enum FlashError {
         )
     )]
     Settings { reason: String },
+
+    #[error("cannot read the password file {} given with {flag}: {reason}", path.display())]
+    #[diagnostic(
+        code(wsbench::flash::secret_file),
+        help(
+            "check the path and its permissions (the file holds only the password; one trailing newline \
+             is dropped), or set the password in WSBENCH_PASSWORD / WSBENCH_STA_PASSWORD instead"
+        )
+    )]
+    SecretFile {
+        flag: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
 
     #[error("{flags} only apply to the bundled firmware, not to --image")]
     #[diagnostic(
@@ -168,6 +195,8 @@ impl FlashError {
             FlashError::NotEspImage { .. }
             | FlashError::ReadImage { .. }
             | FlashError::Settings { .. }
+            | FlashError::SecretFile { .. }
+            | FlashError::ImageNotForChipFlag { .. }
             | FlashError::SettingsWithImage { .. } => true,
             _ => false,
         }

@@ -86,6 +86,15 @@ impl ImageFile {
                     "an ELF for machine {machine} (ESP chips are Xtensa, 94, or RISC-V, 243)"
                 )));
             }
+            // espflash's own test: the ESP-IDF bootloader needs the app descriptor.
+            if espflash::image_format::idf::check_idf_bootloader(&bytes).is_err() {
+                return Err(not_esp(format!(
+                    "{} ELF without an ESP-IDF app descriptor (no `esp_app_desc` symbol, no \
+                     `.flash.appdesc` or `.rodata_desc` section), which the bootloader needs; \
+                     an esp-hal app adds it with `esp_bootloader_esp_idf::esp_app_desc!()`",
+                    arch_of(machine)
+                )));
+            }
             ImageKind::Elf { machine }
         } else if bytes.first() == Some(&ESP_IMAGE_MAGIC) && bytes.len() >= 24 {
             let chip_id = u16::from_le_bytes([bytes[12], bytes[13]]);
@@ -145,17 +154,8 @@ impl ImageFile {
                 }])
             }
             ImageKind::Elf { machine } => {
-                let xtensa_chip = chip
-                    .supported_build_targets()
-                    .iter()
-                    .any(|t| t.starts_with("xtensa"));
-                if (machine == EM_XTENSA) != xtensa_chip {
-                    let arch = if machine == EM_XTENSA {
-                        "an Xtensa chip"
-                    } else {
-                        "a RISC-V chip"
-                    };
-                    return Err(other_chip(arch.into()));
+                if !arch_fits(machine, chip) {
+                    return Err(other_chip(format!("{} chip", arch_of(machine))));
                 }
                 if let Some(name) = Metadata::from_bytes(Some(&self.bytes)).chip_name()
                     && name != chip.to_string()
@@ -164,6 +164,20 @@ impl ImageFile {
                 }
                 self.elf_regions(chip)
             }
+        }
+    }
+
+    /// Refuses, before any port is opened, an ELF whose architecture `--chip` rules out.
+    pub fn check_chip_flag(&self, asked: Chip) -> Result<(), FlashError> {
+        match self.kind {
+            ImageKind::Elf { machine } if !arch_fits(machine, asked) => {
+                Err(FlashError::ImageNotForChipFlag {
+                    path: self.path.clone(),
+                    image_chip: format!("{} chip", arch_of(machine)),
+                    asked: asked.to_string(),
+                })
+            }
+            _ => Ok(()),
         }
     }
 
@@ -194,6 +208,22 @@ impl ImageFile {
             })
             .collect())
     }
+}
+
+fn arch_of(machine: u16) -> &'static str {
+    if machine == EM_XTENSA {
+        "an Xtensa"
+    } else {
+        "a RISC-V"
+    }
+}
+
+fn arch_fits(machine: u16, chip: Chip) -> bool {
+    let xtensa_chip = chip
+        .supported_build_targets()
+        .iter()
+        .any(|t| t.starts_with("xtensa"));
+    (machine == EM_XTENSA) == xtensa_chip
 }
 
 /// The bundled image's regions for `chip`, at the manifest's offsets.

@@ -32,8 +32,8 @@ use link::{LinkOptions, Phase, ResetLines};
 const EXIT_CODES: &str = "\
 Exit codes:
   0  flashed, and (bundled firmware) its ready line was seen
-  2  usage: bad flags or settings, an --image that is not an ESP image, a path that is not a
-     serial port, several candidate ports
+  2  usage: bad flags or settings, an unreadable password file, an --image that is not an
+     ESP app or that --chip rules out, a path that is not a serial port, several candidate ports
   3  could not flash: no port, port busy or not permitted, no answer from the loader (not in
      download mode), chip other than --chip, image for another chip or larger than the flash,
      port lost mid-write, verify failed, or no ready line within --ready-timeout
@@ -123,7 +123,11 @@ fn run(args: FlashArgs) -> Result<Outcome, FlashError> {
                     flags: given.join(", "),
                 });
             }
-            Source::File(ImageFile::read(path)?)
+            let file = ImageFile::read(path)?;
+            if let Some(asked) = args.chip {
+                file.check_chip_flag(asked)?;
+            }
+            Source::File(file)
         }
         None if args.settings_only => Source::SettingsOnly,
         None => Source::Bundled,

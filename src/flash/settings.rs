@@ -2,6 +2,7 @@
 //! record the device crate defines, padded to its own erase sector.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use wsbench_device::config_record::{self, DeviceSettings, WifiMode};
@@ -47,9 +48,13 @@ pub struct SettingsArgs {
     #[arg(long, value_name = "SSID")]
     pub ssid: Option<String>,
     /// SoftAP WPA2 password, 8-63 bytes, or "" for an open network [default: password].
-    /// Never printed or logged.
+    /// Visible to `ps`: prefer --password-file or WSBENCH_PASSWORD. Never printed or logged.
     #[arg(long, value_name = "PASSWORD")]
     pub password: Option<Secret>,
+    /// Read the SoftAP password from FILE (one trailing newline is dropped)
+    /// [env: WSBENCH_PASSWORD holds the password itself].
+    #[arg(long, value_name = "FILE", conflicts_with = "password")]
+    pub password_file: Option<PathBuf>,
     /// SoftAP Wi-Fi channel, 1-13 [default: 1].
     #[arg(long, value_name = "N")]
     pub channel: Option<u8>,
@@ -66,11 +71,53 @@ pub struct SettingsArgs {
     #[arg(long, value_name = "MS")]
     pub broadcast_ms: Option<u32>,
     /// Join this network (station mode) instead of creating a SoftAP.
-    #[arg(long, value_name = "SSID", conflicts_with_all = ["ssid", "password", "channel"])]
+    #[arg(long, value_name = "SSID", conflicts_with_all = ["ssid", "password", "password_file", "channel"])]
     pub sta_ssid: Option<String>,
-    /// Password of the network given with --sta-ssid. Never printed or logged.
+    /// Password of the network given with --sta-ssid. Visible to `ps`: prefer
+    /// --sta-password-file or WSBENCH_STA_PASSWORD. Never printed or logged.
     #[arg(long, value_name = "PASSWORD", requires = "sta_ssid")]
     pub sta_password: Option<Secret>,
+    /// Read the --sta-ssid network's password from FILE (one trailing newline is dropped)
+    /// [env: WSBENCH_STA_PASSWORD holds the password itself].
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "sta_ssid",
+        conflicts_with = "sta_password"
+    )]
+    pub sta_password_file: Option<PathBuf>,
+}
+
+/// The environment variable that may hold the SoftAP password, so it stays off argv.
+pub const PASSWORD_ENV: &str = "WSBENCH_PASSWORD";
+/// The environment variable that may hold the station network's password.
+pub const STA_PASSWORD_ENV: &str = "WSBENCH_STA_PASSWORD";
+
+/// A password from the flag, else from its file, else from its environment variable
+/// (read only where the mode uses it, so a variable set for another board does not get
+/// in the way). `env` is passed in so tests need not touch the process environment.
+fn secret_from(
+    flag: Option<&Secret>,
+    file: Option<&Path>,
+    file_flag: &'static str,
+    env_value: Option<String>,
+) -> Result<Option<Secret>, FlashError> {
+    if let Some(s) = flag {
+        return Ok(Some(s.clone()));
+    }
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path).map_err(|e| FlashError::SecretFile {
+            flag: file_flag,
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let text = text
+            .strip_suffix('\n')
+            .map(|t| t.strip_suffix('\r').unwrap_or(t))
+            .unwrap_or(&text);
+        return Ok(Some(Secret(text.to_owned())));
+    }
+    Ok(env_value.map(Secret))
 }
 
 impl SettingsArgs {
@@ -84,6 +131,7 @@ impl SettingsArgs {
         };
         note(self.ssid.is_some(), "--ssid");
         note(self.password.is_some(), "--password");
+        note(self.password_file.is_some(), "--password-file");
         note(self.channel.is_some(), "--channel");
         note(self.max_sockets.is_some(), "--max-sockets");
         note(self.max_tls_sessions.is_some(), "--max-tls-sessions");
@@ -91,25 +139,42 @@ impl SettingsArgs {
         note(self.broadcast_ms.is_some(), "--broadcast-ms");
         note(self.sta_ssid.is_some(), "--sta-ssid");
         note(self.sta_password.is_some(), "--sta-password");
+        note(self.sta_password_file.is_some(), "--sta-password-file");
         out
     }
 
-    /// The settings the flags describe, checked by the record's own rules.
+    /// The settings the flags (and the password variables) describe, checked by the
+    /// record's own rules.
     pub fn to_settings(&self) -> Result<DeviceSettings, FlashError> {
+        self.to_settings_with_env(|name| std::env::var(name).ok())
+    }
+
+    fn to_settings_with_env(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<DeviceSettings, FlashError> {
         let mut s = DeviceSettings::default();
         if let Some(ssid) = &self.sta_ssid {
             s.wifi_mode = WifiMode::Station;
             s.ssid = ssid.clone();
-            s.password = self
-                .sta_password
-                .as_ref()
-                .map_or_else(String::new, |p| p.expose().to_owned());
+            s.password = secret_from(
+                self.sta_password.as_ref(),
+                self.sta_password_file.as_deref(),
+                "--sta-password-file",
+                env(STA_PASSWORD_ENV),
+            )?
+            .map_or_else(String::new, |p| p.0);
         } else {
             if let Some(ssid) = &self.ssid {
                 s.ssid = ssid.clone();
             }
-            if let Some(password) = &self.password {
-                s.password = password.expose().to_owned();
+            if let Some(password) = secret_from(
+                self.password.as_ref(),
+                self.password_file.as_deref(),
+                "--password-file",
+                env(PASSWORD_ENV),
+            )? {
+                s.password = password.0;
             }
             if let Some(channel) = self.channel {
                 s.channel = channel;
@@ -254,5 +319,53 @@ mod tests {
             assert!(matches!(err, FlashError::Settings { .. }), "{err:?}");
             assert!(!format!("{err}").contains("short"));
         }
+    }
+
+    #[test]
+    fn a_password_comes_from_the_flag_then_its_file_then_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "from-the-file\n").unwrap();
+        let env = |name: &str| (name == PASSWORD_ENV).then(|| "from-the-env".to_owned());
+        let with_file = SettingsArgs {
+            password_file: Some(file.clone()),
+            ..SettingsArgs::default()
+        };
+        let s = with_file.to_settings_with_env(env).unwrap();
+        assert_eq!(s.password, "from-the-file", "one trailing newline dropped");
+        let s = SettingsArgs::default().to_settings_with_env(env).unwrap();
+        assert_eq!(s.password, "from-the-env");
+        let s = SettingsArgs {
+            password: Some("from-the-flag".parse().unwrap()),
+            ..SettingsArgs::default()
+        }
+        .to_settings_with_env(env)
+        .unwrap();
+        assert_eq!(s.password, "from-the-flag");
+        // Station mode reads only its own variable.
+        let s = SettingsArgs {
+            sta_ssid: Some("lab".into()),
+            ..SettingsArgs::default()
+        }
+        .to_settings_with_env(env)
+        .unwrap();
+        assert_eq!(s.password, "");
+    }
+
+    #[test]
+    fn a_missing_password_file_is_named_and_is_a_usage_error() {
+        let err = SettingsArgs {
+            sta_ssid: Some("lab".into()),
+            sta_password_file: Some("/nonexistent/wsbench-pw".into()),
+            ..SettingsArgs::default()
+        }
+        .to_settings_with_env(|_| None)
+        .unwrap_err();
+        assert!(err.is_usage(), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("/nonexistent/wsbench-pw") && text.contains("--sta-password-file"),
+            "{text}"
+        );
     }
 }

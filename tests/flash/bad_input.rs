@@ -72,6 +72,67 @@ fn an_elf_that_is_not_an_esp_app_is_refused_before_any_port_is_opened() {
     assert!(ran.stderr.contains("machine 62"), "{}", ran.all());
 }
 
+fn elf_file(bytes: Vec<u8>) -> tempfile::NamedTempFile {
+    let file = tempfile::Builder::new().suffix(".elf").tempfile().unwrap();
+    std::fs::write(file.path(), bytes).unwrap();
+    file
+}
+
+#[test]
+fn a_risc_v_elf_without_an_app_descriptor_is_not_an_esp_app() {
+    let image = elf_file(super::elf::without_descriptor(&super::elf::ESP32C3));
+    let ran = flash(&[
+        "--image",
+        image.path().to_str().unwrap(),
+        "--port",
+        "/dev/ttyWSBENCH-none",
+    ]);
+    ran.assert_fails(2, "wsbench::flash::not_an_esp_image");
+    assert!(ran.stderr.contains("app descriptor"), "{}", ran.all());
+}
+
+#[test]
+fn an_xtensa_elf_with_a_risc_v_chip_flag_is_refused_before_any_port_is_opened() {
+    let image = elf_file(super::elf::app(&super::elf::ESP32));
+    let ran = flash(&[
+        "--image",
+        image.path().to_str().unwrap(),
+        "--chip",
+        "esp32c3",
+        "--port",
+        "/dev/ttyWSBENCH-none",
+    ]);
+    ran.assert_fails(2, "wsbench::flash::image_for_other_chip");
+    assert!(
+        ran.stderr.contains("Xtensa") && ran.stderr.contains("--chip says esp32c3"),
+        "{}",
+        ran.all()
+    );
+}
+
+#[test]
+fn no_port_given_and_none_like_an_esp_board_says_so() {
+    let listed = wsbench(&["ports", "--json"], &[], LIMIT);
+    let doc: serde_json::Value = serde_json::from_str(&listed.stdout).expect("JSON");
+    let ports = doc["ports"].as_array().expect("a ports array");
+    if ports.iter().any(|p| p["likely_esp"] == true) {
+        eprintln!(
+            "this machine has a port like an ESP board: the no-port case cannot be made here"
+        );
+        return;
+    }
+    let ran = flash(&[]);
+    ran.assert_fails(3, "wsbench::serial::no_port");
+    for port in ports {
+        let path = port["path"].as_str().unwrap();
+        assert!(
+            ran.stderr.contains(path),
+            "{path} not named:\n{}",
+            ran.all()
+        );
+    }
+}
+
 #[test]
 fn settings_flags_with_an_image_are_a_usage_error() {
     let file = tempfile::NamedTempFile::new().unwrap();

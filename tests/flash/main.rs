@@ -2,7 +2,10 @@
 //! pseudo-terminals and the simulated board's ROM-loader emulator.
 
 mod bad_input;
+mod elf;
 mod end_to_end;
 mod faults;
+mod image_elf;
 mod run;
+mod secrets;
 mod sim;
