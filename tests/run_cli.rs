@@ -414,7 +414,20 @@ fn target_closing_at_once_exits_3() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let closer = std::thread::spawn(move || {
-        if let Ok((s, _)) = listener.accept() {
+        if let Ok((mut s, _)) = listener.accept() {
+            // Take the whole upgrade request first: closing a socket with unread data
+            // makes the kernel answer with a reset instead of an orderly close, and
+            // which one the client sees would depend on timing.
+            use std::io::Read;
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
             drop(s);
         }
     });
