@@ -181,7 +181,9 @@ fn an_impossible_rate_counts_unsent_messages_as_the_clients_limit() {
     );
     assert_eq!(planned, 2_000_000.0);
     assert_eq!(sent + unsent, planned);
-    assert!(sent > 0.0 && unsent > 0.0, "sent {sent}, unsent {unsent}");
+    // How many got out depends on how much CPU the client had (on a loaded machine it
+    // may be none); that the rest is counted, and as the client's limit, does not.
+    assert!(unsent > 0.0, "sent {sent}, unsent {unsent}");
     assert_eq!(metric(&rep, 1, "unsent_client"), unsent);
     assert_eq!(metric(&rep, 1, "unsent_server"), 0.0);
     // Unsent messages count against loss: nothing came back, nothing was excused.
