@@ -215,8 +215,9 @@ fn the_connection_gauge_stays_at_zero_across_an_idle_start() {
 
 /// An echo server holding at most 3 sockets. With `purge`, a 4th client closes the
 /// least recently opened one (code 1008, like the device's LRU purge); without, the 4th
-/// is answered with HTTP 503.
-fn three_socket_server(purge: bool) -> u16 {
+/// is answered with HTTP 503. The purge's close frame is sent `purge_delay` after the
+/// 4th client was accepted (a busy device purges late).
+fn three_socket_server(purge: bool, purge_delay: Duration) -> u16 {
     use std::sync::{Arc, Mutex};
     use tokio::io::AsyncWriteExt;
     use tokio_tungstenite::tungstenite::Message;
@@ -260,6 +261,7 @@ fn three_socket_server(purge: bool) -> u16 {
             loop {
                 tokio::select! {
                     _ = purged.recv() => {
+                        tokio::time::sleep(purge_delay).await;
                         let _ = sink.send(Message::Close(Some(CloseFrame {
                             code: CloseCode::Policy,
                             reason: "purged".into(),
@@ -281,7 +283,7 @@ fn three_socket_server(purge: bool) -> u16 {
 }
 
 fn assert_socket_cap_fails_thresholds(purge: bool, name: &str) -> serde_json::Value {
-    let port = three_socket_server(purge);
+    let port = three_socket_server(purge, Duration::ZERO);
     let (out, rep) = run(
         name,
         "name: cap\nsteps:\n  - connect: { clients: 6 }\n\
@@ -312,6 +314,35 @@ fn a_server_answering_503_at_its_cap_fails_thresholds_instead_of_ending_the_run(
         rep["steps"][0]["notes"]
             .to_string()
             .contains("at its socket limit, not lost")
+    );
+}
+
+#[test]
+fn a_purge_arriving_after_settle_neither_shifts_the_limit_nor_counts_twice() {
+    // The purge comes 400 ms after the extra client, far past `settle`: meanwhile more
+    // clients open, each purging one more; the limit must still be 3, each close counted once.
+    let port = three_socket_server(true, Duration::from_millis(400));
+    let (out, rep) = run(
+        "late-purge",
+        "name: late purge\nsteps:\n  - exhaust: { cap: 20, settle: 40ms, timeout: 3s }\n\
+         thresholds: [\"exhaust.limit == 3\"]\n",
+        &["--target", &target(port)],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(metric(&rep, 0, "limit"), 3.0);
+    let opened = metric(&rep, 0, "opened");
+    assert!(
+        opened > 4.0,
+        "the purge should have come after more opens: {opened}"
+    );
+    assert_eq!(metric(&rep, 0, "purged"), opened - 3.0);
+    assert_eq!(metric(&rep, 0, "refused"), 0.0);
+    assert!(
+        rep["steps"][0]["notes"]
+            .to_string()
+            .contains("oldest clients (#1"),
+        "{}",
+        rep["steps"][0]["notes"]
     );
 }
 
