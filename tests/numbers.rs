@@ -430,3 +430,68 @@ fn capacity_runs_against_the_simulated_board_and_charts_its_rungs() {
     .unwrap();
     assert!(html.contains("echo latency by offered rate"));
 }
+
+/// A server speaking the device's `!time` and `!burst` commands, whose `!time` answers
+/// each take 900 ms (a clock exchange of 4.5 s), broadcasting each burst to every client.
+fn slow_clock_burst_server() -> u16 {
+    use tokio_tungstenite::tungstenite::Message;
+    let (bursts, _) = tokio::sync::broadcast::channel::<String>(64);
+    let booted = Instant::now();
+    server(move |stream| {
+        let bursts = bursts.clone();
+        async move {
+            let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
+                return;
+            };
+            let (mut sink, mut stream) = ws.split();
+            let mut rx = bursts.subscribe();
+            loop {
+                tokio::select! {
+                    b = rx.recv() => match b {
+                        Ok(b) => if sink.send(Message::text(b)).await.is_err() { break },
+                        Err(_) => break,
+                    },
+                    m = stream.next() => match m {
+                        Some(Ok(Message::Text(t))) if t.as_str() == "!time" => {
+                            tokio::time::sleep(Duration::from_millis(900)).await;
+                            let t_us = booted.elapsed().as_micros();
+                            if sink.send(Message::text(format!("time t_us={t_us}"))).await.is_err() { break }
+                        }
+                        Some(Ok(Message::Text(t))) if t.as_str().starts_with("!burst ") => {
+                            let words: Vec<u64> = t.as_str()[7..].split(' ').filter_map(|w| w.parse().ok()).collect();
+                            let (count, interval) = (words[0], words[2]);
+                            let started = format!("!burst started id=1 count={count} size={} interval_ms={interval}", words[1]);
+                            if sink.send(Message::text(started)).await.is_err() { break }
+                            let all = bursts.clone();
+                            tokio::spawn(async move {
+                                for seq in 0..count {
+                                    tokio::time::sleep(Duration::from_millis(interval)).await;
+                                    let t_us = booted.elapsed().as_micros();
+                                    let _ = all.send(format!("burst id=1 seq={seq} count={count} t_us={t_us} "));
+                                }
+                            });
+                        }
+                        Some(Ok(_)) => {}
+                        _ => break,
+                    },
+                }
+            }
+        }
+    })
+}
+
+#[test]
+fn fanout_deadline_counts_from_after_the_clock_exchange() {
+    // wait = 5 × 10 ms + 500 ms + 3 s ≈ 3.55 s, shorter than the 4.5 s exchange: with the
+    // deadline counted from the step's start, no burst message would be waited for.
+    let port = slow_clock_burst_server();
+    let (out, rep) = run(
+        "fanout-deadline",
+        "name: slow clock\nsteps:\n  - connect: { clients: 2 }\n\
+         \x20 - fanout: { trigger: burst, count: 5, size: 100, interval: 10ms, timeout: 500ms }\n\
+         thresholds: [\"fanout.loss == 0\"]\n",
+        &["--target", &target(port)],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(metric(&rep, 1, "delivered"), 10.0);
+}
