@@ -217,8 +217,9 @@ fn the_connection_gauge_stays_at_zero_across_an_idle_start() {
 
 /// An echo server holding at most 3 sockets. With `purge`, a 4th client closes the
 /// least recently opened one (code 1008, like the device's LRU purge); without, the 4th
-/// is answered with HTTP 503.
-fn three_socket_server(purge: bool) -> u16 {
+/// is answered with HTTP 503. The purge's close frame is sent `purge_delay` after the
+/// 4th client was accepted (a busy device purges late).
+fn three_socket_server(purge: bool, purge_delay: Duration) -> u16 {
     use std::sync::{Arc, Mutex};
     use tokio::io::AsyncWriteExt;
     use tokio_tungstenite::tungstenite::Message;
@@ -262,6 +263,7 @@ fn three_socket_server(purge: bool) -> u16 {
             loop {
                 tokio::select! {
                     _ = purged.recv() => {
+                        tokio::time::sleep(purge_delay).await;
                         let _ = sink.send(Message::Close(Some(CloseFrame {
                             code: CloseCode::Policy,
                             reason: "purged".into(),
@@ -283,7 +285,7 @@ fn three_socket_server(purge: bool) -> u16 {
 }
 
 fn assert_socket_cap_fails_thresholds(purge: bool, name: &str) -> serde_json::Value {
-    let port = three_socket_server(purge);
+    let port = three_socket_server(purge, Duration::ZERO);
     let (out, rep) = run(
         name,
         "name: cap\nsteps:\n  - connect: { clients: 6 }\n\
@@ -314,6 +316,35 @@ fn a_server_answering_503_at_its_cap_fails_thresholds_instead_of_ending_the_run(
         rep["steps"][0]["notes"]
             .to_string()
             .contains("at its socket limit, not lost")
+    );
+}
+
+#[test]
+fn a_purge_arriving_after_settle_neither_shifts_the_limit_nor_counts_twice() {
+    // The purge comes 400 ms after the extra client, far past `settle`: meanwhile more
+    // clients open, each purging one more; the limit must still be 3, each close counted once.
+    let port = three_socket_server(true, Duration::from_millis(400));
+    let (out, rep) = run(
+        "late-purge",
+        "name: late purge\nsteps:\n  - exhaust: { cap: 20, settle: 40ms, timeout: 3s }\n\
+         thresholds: [\"exhaust.limit == 3\"]\n",
+        &["--target", &target(port)],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(metric(&rep, 0, "limit"), 3.0);
+    let opened = metric(&rep, 0, "opened");
+    assert!(
+        opened > 4.0,
+        "the purge should have come after more opens: {opened}"
+    );
+    assert_eq!(metric(&rep, 0, "purged"), opened - 3.0);
+    assert_eq!(metric(&rep, 0, "refused"), 0.0);
+    assert!(
+        rep["steps"][0]["notes"]
+            .to_string()
+            .contains("oldest clients (#1"),
+        "{}",
+        rep["steps"][0]["notes"]
     );
 }
 
@@ -400,4 +431,69 @@ fn capacity_runs_against_the_simulated_board_and_charts_its_rungs() {
     .next()
     .unwrap();
     assert!(html.contains("echo latency by offered rate"));
+}
+
+/// A server speaking the device's `!time` and `!burst` commands, whose `!time` answers
+/// each take 900 ms (a clock exchange of 4.5 s), broadcasting each burst to every client.
+fn slow_clock_burst_server() -> u16 {
+    use tokio_tungstenite::tungstenite::Message;
+    let (bursts, _) = tokio::sync::broadcast::channel::<String>(64);
+    let booted = Instant::now();
+    server(move |stream| {
+        let bursts = bursts.clone();
+        async move {
+            let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
+                return;
+            };
+            let (mut sink, mut stream) = ws.split();
+            let mut rx = bursts.subscribe();
+            loop {
+                tokio::select! {
+                    b = rx.recv() => match b {
+                        Ok(b) => if sink.send(Message::text(b)).await.is_err() { break },
+                        Err(_) => break,
+                    },
+                    m = stream.next() => match m {
+                        Some(Ok(Message::Text(t))) if t.as_str() == "!time" => {
+                            tokio::time::sleep(Duration::from_millis(900)).await;
+                            let t_us = booted.elapsed().as_micros();
+                            if sink.send(Message::text(format!("time t_us={t_us}"))).await.is_err() { break }
+                        }
+                        Some(Ok(Message::Text(t))) if t.as_str().starts_with("!burst ") => {
+                            let words: Vec<u64> = t.as_str()[7..].split(' ').filter_map(|w| w.parse().ok()).collect();
+                            let (count, interval) = (words[0], words[2]);
+                            let started = format!("!burst started id=1 count={count} size={} interval_ms={interval}", words[1]);
+                            if sink.send(Message::text(started)).await.is_err() { break }
+                            let all = bursts.clone();
+                            tokio::spawn(async move {
+                                for seq in 0..count {
+                                    tokio::time::sleep(Duration::from_millis(interval)).await;
+                                    let t_us = booted.elapsed().as_micros();
+                                    let _ = all.send(format!("burst id=1 seq={seq} count={count} t_us={t_us} "));
+                                }
+                            });
+                        }
+                        Some(Ok(_)) => {}
+                        _ => break,
+                    },
+                }
+            }
+        }
+    })
+}
+
+#[test]
+fn fanout_deadline_counts_from_after_the_clock_exchange() {
+    // wait = 5 × 10 ms + 500 ms + 3 s ≈ 3.55 s, shorter than the 4.5 s exchange: with the
+    // deadline counted from the step's start, no burst message would be waited for.
+    let port = slow_clock_burst_server();
+    let (out, rep) = run(
+        "fanout-deadline",
+        "name: slow clock\nsteps:\n  - connect: { clients: 2 }\n\
+         \x20 - fanout: { trigger: burst, count: 5, size: 100, interval: 10ms, timeout: 500ms }\n\
+         thresholds: [\"fanout.loss == 0\"]\n",
+        &["--target", &target(port)],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(metric(&rep, 1, "delivered"), 10.0);
 }

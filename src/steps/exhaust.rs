@@ -39,15 +39,19 @@ pub async fn run(cfg: &ExhaustStep, ctx: &mut StepCtx<'_>) -> Result<(), String>
         tokio::time::sleep(cfg.settle.0).await;
     }
     let mut held: Vec<Held> = Vec::new();
-    let mut limit = None;
-    let mut treatment = String::new();
-    let mut closed_before: Vec<usize> = Vec::new();
+    // Every close by the server bumps this count, whichever socket it hit, so a purge
+    // arriving after `settle` is still seen (and counted once, at the end).
+    let (closes_tx, mut closes) = tokio::sync::watch::channel(0usize);
+    let closes_tx = Arc::new(closes_tx);
+    let mut refusal: Option<String> = None;
+    let mut last_open: Option<tokio::time::Instant> = None;
+    let mut widest_gap = Duration::ZERO;
     for _ in 0..cfg.cap {
-        let open_before = held
-            .iter()
-            .filter(|h| !h.closed.load(Ordering::Relaxed))
-            .count() as u32;
         rec.sent(1);
+        let now = tokio::time::Instant::now();
+        if let Some(last) = last_open.replace(now) {
+            widest_gap = widest_gap.max(now - last);
+        }
         match ctx.endpoint.connect(None, cfg.timeout.0).await {
             Err(e) => {
                 let cause = e.cause();
@@ -59,8 +63,7 @@ pub async fn run(cfg: &ExhaustStep, ctx: &mut StepCtx<'_>) -> Result<(), String>
                 };
                 rec.add(key, 1.0);
                 rec.failure(&cause);
-                limit = Some(open_before);
-                treatment = format!("extra client {} ({e})", describe(&cause));
+                refusal = Some(format!("extra client {} ({e})", describe(&cause)));
                 break;
             }
             Ok((ws, timings)) => {
@@ -71,6 +74,7 @@ pub async fn run(cfg: &ExhaustStep, ctx: &mut StepCtx<'_>) -> Result<(), String>
                 let closed = Arc::new(AtomicBool::new(false));
                 let flag = closed.clone();
                 let r = rec.clone();
+                let tx = closes_tx.clone();
                 let reader = tokio::spawn(async move {
                     loop {
                         match stream.next().await {
@@ -79,6 +83,7 @@ pub async fn run(cfg: &ExhaustStep, ctx: &mut StepCtx<'_>) -> Result<(), String>
                         }
                     }
                     flag.store(true, Ordering::Relaxed);
+                    tx.send_modify(|n| *n += 1);
                     r.disconnected();
                 });
                 held.push(Held {
@@ -89,39 +94,71 @@ pub async fn run(cfg: &ExhaustStep, ctx: &mut StepCtx<'_>) -> Result<(), String>
             }
         }
         tokio::time::sleep(cfg.settle.0).await;
-        let newest = held.len() - 1;
-        if held[newest].closed.load(Ordering::Relaxed) {
-            rec.add("refused", 1.0);
-            rec.failure("closed after upgrade");
-            limit = Some(open_before);
-            treatment = "extra client accepted, then closed by the server".into();
+        if *closes.borrow_and_update() > 0 {
             break;
         }
-        let newly_closed: Vec<usize> = (0..newest)
-            .filter(|i| held[*i].closed.load(Ordering::Relaxed) && !closed_before.contains(i))
-            .collect();
-        if !newly_closed.is_empty() {
-            rec.add("purged", newly_closed.len() as f64);
-            limit = Some(open_before);
-            let oldest_open = (0..newest).find(|i| !closed_before.contains(i));
-            treatment = if newly_closed.len() == 1 && Some(newly_closed[0]) == oldest_open {
-                format!(
-                    "extra client accepted, oldest client (#{}) purged",
-                    newly_closed[0] + 1
-                )
-            } else {
-                let ids: Vec<String> = newly_closed.iter().map(|i| format!("#{}", i + 1)).collect();
-                format!(
-                    "extra client accepted, clients {} closed by the server",
-                    ids.join(", ")
-                )
-            };
-            break;
-        }
-        closed_before = (0..held.len())
-            .filter(|i| held[*i].closed.load(Ordering::Relaxed))
-            .collect();
     }
+    // The closes caused by the connections opened so far may still be on their way (a
+    // server purging later than `settle`): each extra connection causes one, in the order
+    // they opened, so they come about as far apart as the opens did. Wait until none has
+    // come for twice the widest gap between opens (bounded by `timeout`); then the open
+    // count is what the server really holds, whichever connection each purge belongs to.
+    let quiet = (widest_gap * 2)
+        .max(cfg.settle.0)
+        .max(Duration::from_millis(100));
+    let bound = tokio::time::Instant::now() + cfg.timeout.0.max(quiet);
+    let any_closed = *closes.borrow() > 0;
+    if any_closed || refusal.is_some() {
+        loop {
+            let next = (tokio::time::Instant::now() + quiet).min(bound);
+            match tokio::time::timeout_at(next, closes.changed()).await {
+                Ok(Ok(())) if tokio::time::Instant::now() < bound => continue,
+                _ => break,
+            }
+        }
+    }
+    let closed: Vec<usize> = (0..held.len())
+        .filter(|i| held[*i].closed.load(Ordering::Relaxed))
+        .collect();
+    let open_now = (held.len() - closed.len()) as u32;
+    let newest_closed = closed.last().is_some_and(|i| *i + 1 == held.len());
+    let purged: Vec<usize> = closed
+        .iter()
+        .copied()
+        .filter(|i| *i + 1 != held.len())
+        .collect();
+    if newest_closed {
+        rec.add("refused", 1.0);
+        rec.failure("closed after upgrade");
+    }
+    if !purged.is_empty() {
+        rec.add("purged", purged.len() as f64);
+    }
+    let limit = if refusal.is_some() || !closed.is_empty() {
+        Some(open_now)
+    } else {
+        None
+    };
+    let treatment = if let Some(r) = refusal {
+        r
+    } else if !purged.is_empty() {
+        let oldest: Vec<usize> = (0..purged.len()).collect();
+        let ids: Vec<String> = purged.iter().map(|i| format!("#{}", i + 1)).collect();
+        if purged == oldest {
+            format!(
+                "extra client accepted, oldest client{} ({}) purged",
+                if purged.len() == 1 { "" } else { "s" },
+                ids.join(", ")
+            )
+        } else {
+            format!(
+                "extra client accepted, clients {} closed by the server",
+                ids.join(", ")
+            )
+        }
+    } else {
+        "extra client accepted, then closed by the server".into()
+    };
     let opened = held.len() as u32;
     rec.set("opened", opened as f64);
     for key in ["purged", "refused", "timed_out", "reset"] {

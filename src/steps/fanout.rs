@@ -60,7 +60,10 @@ pub async fn run(cfg: &FanoutStep, ctx: &mut StepCtx<'_>) -> Result<(), String> 
         FanoutTrigger::Broadcast => cfg.interval.0 * (cfg.count + 1) + cfg.timeout.0,
         _ => cfg.interval.0 * cfg.count + cfg.timeout.0 + Duration::from_secs(3),
     };
-    let deadline = Instant::now() + wait;
+    // The receivers' deadline is set again once the clock exchange is over, so the
+    // exchange (up to 5 round trips of 1 s) never eats into the step's own time; until
+    // then it is far enough out to cover the longest exchange.
+    let (deadline_tx, deadline) = watch::channel(Instant::now() + wait + Duration::from_secs(10));
     // Replies to commands (`time …`, `!burst started …`) seen by the first client.
     let (reply_tx, mut reply_rx) = mpsc::unbounded_channel::<(Instant, String)>();
     let mut sink0: Option<SplitSink<Ws, Message>> = None;
@@ -83,7 +86,7 @@ pub async fn run(cfg: &FanoutStep, ctx: &mut StepCtx<'_>) -> Result<(), String> 
             replies,
             cfg.clone(),
             Until {
-                deadline,
+                deadline: deadline.clone(),
                 stop: stop_rx.clone(),
             },
             rec.clone(),
@@ -128,6 +131,7 @@ pub async fn run(cfg: &FanoutStep, ctx: &mut StepCtx<'_>) -> Result<(), String> 
                 }
                 None => rec.note("no answer to !time: device-to-client latency not measured"),
             }
+            let _ = deadline_tx.send(Instant::now() + wait);
             let cmd = format!(
                 "!burst {} {} {}",
                 cfg.count,
@@ -160,6 +164,9 @@ pub async fn run(cfg: &FanoutStep, ctx: &mut StepCtx<'_>) -> Result<(), String> 
             }
         }
         FanoutTrigger::Broadcast => {}
+    }
+    if !matches!(cfg.trigger, FanoutTrigger::Burst) {
+        let _ = deadline_tx.send(base + wait);
     }
     if failed.is_some() {
         let _ = stop_tx.send(true);
@@ -207,9 +214,10 @@ async fn wait_reply(
     }
 }
 
-/// When a client's receiver gives up: at the deadline, or earlier when told to stop.
+/// When a client's receiver gives up: at the deadline (which the trigger may still
+/// move), or earlier when told to stop.
 struct Until {
-    deadline: Instant,
+    deadline: watch::Receiver<Instant>,
     stop: watch::Receiver<bool>,
 }
 
@@ -222,7 +230,6 @@ async fn receive(
     mut until: Until,
     rec: crate::recorder::StepRec,
 ) -> ClientResult {
-    let deadline = until.deadline;
     let mut arrivals = Vec::new();
     let mut keys_seen = std::collections::HashSet::new();
     let mut broadcast_keys: HashMap<String, u64> = HashMap::new();
@@ -232,9 +239,11 @@ async fn receive(
         if keys_seen.len() >= cfg.count as usize {
             break;
         }
+        let deadline = *until.deadline.borrow_and_update();
         let next = tokio::select! {
             next = tokio::time::timeout_at(deadline.into(), stream.next()) => next,
             Ok(_) = until.stop.wait_for(|stop| *stop) => break,
+            Ok(()) = until.deadline.changed() => continue,
         };
         let msg = match next {
             Err(_) => break,
