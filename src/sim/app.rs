@@ -13,6 +13,7 @@ use wsbench_device::{Device, DeviceConfig};
 use super::error::SimError;
 use super::listener::{self, WS, WSS};
 use super::platform;
+use super::stall::StallGate;
 use super::uart::Uart;
 
 /// What one boot of the app runs with.
@@ -35,6 +36,10 @@ pub struct AppHost {
     pub wss_addr: SocketAddr,
     pub acceptor: TlsAcceptor,
     pub uart: Arc<Uart>,
+    /// The `heap-leak` fault's bytes a second (0: none).
+    pub heap_leak_per_s: u64,
+    /// The `stall` fault's windows.
+    pub stall: StallGate,
 }
 
 /// A running app. Dropping it stops it too; [`RunningApp::stop`] also waits until its
@@ -51,7 +56,7 @@ impl AppHost {
         ws: tokio::net::TcpListener,
         wss: Option<tokio::net::TcpListener>,
     ) -> RunningApp {
-        let platform = platform::booted_now(self.uart.clone());
+        let platform = platform::booted_now(self.uart.clone(), self.heap_leak_per_s);
         for (level, tag, message) in &config.boot_lines {
             let ms = wsbench_device::Platform::now_us(&platform) / 1000;
             self.uart.write_line(&wsbench_device::idf_log::format_line(
@@ -76,6 +81,7 @@ impl AppHost {
             device.clone(),
             None,
             platform.clone(),
+            self.stall.clone(),
         ));
         if let Some(wss) = wss {
             let service = listener::TlsService {
@@ -90,6 +96,7 @@ impl AppHost {
                 device.clone(),
                 Some(service),
                 platform,
+                self.stall.clone(),
             ));
         }
         let background = device.clone();
@@ -117,7 +124,7 @@ impl AppHost {
     }
 
     fn listen_failed(&self, port: u16, e: &SimError) -> Option<RunningApp> {
-        let platform = platform::booted_now(self.uart.clone());
+        let platform = platform::booted_now(self.uart.clone(), self.heap_leak_per_s);
         let reason = e.to_string();
         platform::log(
             &platform,

@@ -19,7 +19,9 @@ use super::chip::{Chip, ChipKind, Flash, ResetReason};
 use super::download::{self, AppControl, ChipThread};
 use super::error::SimError;
 use super::listener::{self, WS, WSS};
+use super::noise;
 use super::options::SimOptions;
+use super::stall::StallGate;
 use super::tls;
 use super::uart::Uart;
 
@@ -48,6 +50,8 @@ impl SimBoard {
     /// Returns once the ports listen and the ready line is printed (if an app runs).
     pub async fn start(opts: SimOptions) -> Result<SimBoard, SimError> {
         opts.validate()?;
+        // Fault times count from here.
+        let started = std::time::Instant::now();
         let ws = listener::bind(opts.ws_port, WS).await?;
         let wss = listener::bind(opts.wss_port, WSS).await?;
         let ws_addr = local_addr(&ws, opts.ws_port)?;
@@ -64,6 +68,8 @@ impl SimBoard {
             wss_addr,
             acceptor: tls::dev_acceptor()?,
             uart: uart.clone(),
+            heap_leak_per_s: opts.faults.heap_leak_per_s,
+            stall: StallGate::new(started, &opts.faults.stalls),
         };
         let base = DeviceConfig {
             max_open_sockets: u16::try_from(opts.max_sockets).unwrap_or(MAX_OPEN_SOCKETS),
@@ -75,7 +81,20 @@ impl SimBoard {
 
         // Printed before any caller can subscribe: keep it for `ready_line`.
         let mut boot_lines = uart.subscribe();
-        let first = if flash_was_empty {
+        if opts.faults.noise {
+            for garbage in noise::burst() {
+                uart.write_bytes_line(&garbage);
+            }
+        }
+        let first = if flash_was_empty && opts.faults.has_board_faults() {
+            // A board's power-on boot log, so a console reader knows the chip (and can
+            // name a later panic's frames) before the first fault.
+            let (lines, app) = download::factory_boot(opts.chip, ResetReason::PowerOn, &base);
+            for line in lines {
+                uart.write_line(&line);
+            }
+            Some(app)
+        } else if flash_was_empty {
             Some(AppConfig::factory(base.clone()))
         } else {
             let (lines, app) = download::boot_app(&chip, ResetReason::PowerOn, &base);
@@ -84,6 +103,7 @@ impl SimBoard {
             }
             app
         };
+        let app_running = first.is_some();
         let running = first.map(|config| {
             let wss = config.serve_wss.then_some(wss);
             host.start_on(config, ws, wss)
@@ -99,9 +119,16 @@ impl SimBoard {
         let (control_tx, control_rx) = mpsc::unbounded_channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
         let app_task = tokio::spawn(run_app(host, running, control_rx, stop_rx));
-        let chip_thread =
-            ChipThread::spawn(uart.clone(), chip, opts.faults.clone(), base, control_tx)
-                .map_err(|e| SimError::Console(format!("cannot start the chip's thread: {e}")))?;
+        let chip_thread = ChipThread::spawn(
+            uart.clone(),
+            chip,
+            &opts.faults,
+            base,
+            control_tx,
+            started,
+            app_running,
+        )
+        .map_err(|e| SimError::Console(format!("cannot start the chip's thread: {e}")))?;
         Ok(SimBoard {
             ws_addr,
             wss_addr,

@@ -21,7 +21,10 @@ use wsbench_device::idf_log::{self, Level, Value};
 use super::app::AppConfig;
 use super::boot::{self, BootOutcome};
 use super::chip::{Chip, ResetReason};
-use super::rom::{Effect, Faults, Request, RomLoader, op};
+use super::faults::Faults;
+use super::noise;
+use super::panic::panic_lines;
+use super::rom::{Effect, Request, RomLoader, op};
 use super::uart::{ROM_BAUD, Uart};
 
 /// How long an armed RTC watchdog takes to reset the chip: esptool and espflash arm it
@@ -29,6 +32,24 @@ use super::uart::{ROM_BAUD, Uart};
 /// and that last write is answered before the reset, as on a board. Generous, so a
 /// slow host's last write still arrives in time.
 const WATCHDOG_DELAY: Duration = Duration::from_millis(100);
+/// How long after a `panic-at` panic the chip resets. The bundled firmware's panic
+/// handler (esp-backtrace without a halt feature) loops forever, so on a board only a
+/// watchdog or a person resets it; the simulated board resets as the RTC watchdog
+/// would, after this (a board's bootloader-armed RTC watchdog takes seconds).
+const PANIC_RESET_DELAY: Duration = Duration::from_secs(1);
+
+/// Something the chip does at a time of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Timer {
+    /// The armed RTC watchdog fires.
+    Watchdog,
+    /// `reboot-at`: a software reset.
+    Reboot,
+    /// `panic-at`: the firmware panics (the text names this fault value).
+    Panic(Duration),
+    /// The reset that follows a panic.
+    AfterPanic,
+}
 
 /// What the board's app task must do.
 #[derive(Debug)]
@@ -47,25 +68,43 @@ pub struct ChipThread {
 
 impl ChipThread {
     /// Starts the chip on `uart`. `base` is the device configuration for what a
-    /// settings record does not hold.
+    /// settings record does not hold; `started` is when the board started (the time
+    /// faults are counted from) and `app_running` whether an app runs already.
     pub fn spawn(
         uart: Arc<Uart>,
         chip: Chip,
-        faults: Faults,
+        faults: &Faults,
         base: DeviceConfig,
         control: UnboundedSender<AppControl>,
+        started: Instant,
+        app_running: bool,
     ) -> Result<ChipThread, std::io::Error> {
         let stop = Arc::new(AtomicBool::new(false));
         let reader = uart.reader(stop.clone());
-        let silent_after = faults.silent_after;
+        let silent_after = faults.rom.silent_after;
+        let mut timers: Vec<(Instant, Timer)> = faults
+            .reboot_at
+            .iter()
+            .map(|at| (started + *at, Timer::Reboot))
+            .chain(
+                faults
+                    .panic_at
+                    .iter()
+                    .map(|at| (started + *at, Timer::Panic(*at))),
+            )
+            .collect();
+        timers.sort_by_key(|(at, _)| *at);
         let mut runner = ChipRunner {
             uart,
             chip,
-            loader: RomLoader::new(faults),
+            loader: RomLoader::new(faults.rom.clone()),
             base,
             control,
             download: false,
             silent_after,
+            timers,
+            app_running,
+            noise: faults.noise,
         };
         let handle = std::thread::Builder::new()
             .name("sim-chip".into())
@@ -100,6 +139,12 @@ struct ChipRunner {
     /// In download mode (the ROM loader answers) rather than running the app.
     download: bool,
     silent_after: Option<u64>,
+    /// What is due when, soonest first.
+    timers: Vec<(Instant, Timer)>,
+    /// Whether the bundled firmware runs (it can panic).
+    app_running: bool,
+    /// The `noise` fault: garbage before each boot log.
+    noise: bool,
 }
 
 impl ChipRunner {
@@ -107,15 +152,18 @@ impl ChipRunner {
         let mut reader = BufReader::with_capacity(4096, reader);
         let mut decoder = SlipDecoder::new();
         loop {
+            reader
+                .get_mut()
+                .wake_at(self.timers.first().map(|(at, _)| *at));
             let mut packet = Vec::new();
             match decoder.decode(&mut reader, &mut packet) {
                 Ok(_) => {}
                 // Line noise or a cut frame: the decoder resynchronises on the next END.
                 Err(SlipError::FramingError) | Err(SlipError::OversizedPacket) => continue,
                 Err(SlipError::ReadError(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
-                    // The armed watchdog fired.
+                    // A timer is due (the watchdog, a fault): a reset drops a cut frame.
                     decoder = SlipDecoder::new();
-                    self.boot(ResetReason::RtcWatchdog);
+                    self.fire_due_timers();
                     continue;
                 }
                 Err(SlipError::EndOfStream) | Err(SlipError::ReadError(_)) => break,
@@ -139,9 +187,7 @@ impl ChipRunner {
                     Effect::Send(reply) => self.uart.send_packet(&reply),
                     Effect::SetBaud(baud) => self.uart.set_baud(baud),
                     Effect::Reset(ResetReason::RtcWatchdog) => {
-                        reader
-                            .get_mut()
-                            .wake_at(Some(Instant::now() + WATCHDOG_DELAY));
+                        self.add_timer(Instant::now() + WATCHDOG_DELAY, Timer::Watchdog);
                     }
                     Effect::Reset(reason) => self.boot(reason),
                     Effect::RunUserCode => self.boot(ResetReason::SoftwareSystem),
@@ -157,6 +203,51 @@ impl ChipRunner {
         self.save_flash();
     }
 
+    fn add_timer(&mut self, at: Instant, timer: Timer) {
+        self.timers.push((at, timer));
+        self.timers.sort_by_key(|(at, _)| *at);
+    }
+
+    fn fire_due_timers(&mut self) {
+        let now = Instant::now();
+        while let Some(&(at, timer)) = self.timers.first() {
+            if at > now {
+                break;
+            }
+            self.timers.remove(0);
+            match timer {
+                Timer::Watchdog | Timer::AfterPanic => {
+                    // A watchdog reset: any other pending watchdog is moot.
+                    self.timers.retain(|(_, t)| *t != Timer::Watchdog);
+                    self.boot(ResetReason::RtcWatchdog);
+                }
+                Timer::Reboot => self.boot(ResetReason::SoftwareSystem),
+                Timer::Panic(at) => self.panic(at),
+            }
+        }
+    }
+
+    /// The bundled firmware panics: esp-backtrace's text, the app stops (its sessions
+    /// and ports close), and the chip resets a little later.
+    fn panic(&mut self, at: Duration) {
+        let fault = format!("panic-at={}", humantime::format_duration(at));
+        if !self.app_running {
+            let message = format!(
+                "fault_skipped fault={fault} reason={}",
+                Value("the bundled firmware is not running, so it cannot panic")
+            );
+            let line = idf_log::format_line(Level::Warn, 0, super::platform::HOST_TAG, &message);
+            self.uart.write_line(&line);
+            return;
+        }
+        for line in panic_lines(self.chip.kind, &fault) {
+            self.uart.write_line(&line);
+        }
+        let _ = self.control.send(AppControl::Stop);
+        self.app_running = false;
+        self.add_timer(Instant::now() + PANIC_RESET_DELAY, Timer::AfterPanic);
+    }
+
     fn save_flash(&mut self) {
         if let Err(e) = self.chip.flash.save() {
             let reason = e.to_string();
@@ -170,6 +261,7 @@ impl ChipRunner {
     /// answered: the ROM was still starting when it arrived, and the host retries.
     fn enter_download(&mut self) {
         let _ = self.control.send(AppControl::Stop);
+        self.app_running = false;
         self.uart.set_baud(ROM_BAUD);
         for line in boot::download_log(self.chip.kind, ResetReason::PowerOn) {
             self.uart.write_line(&line);
@@ -186,12 +278,25 @@ impl ChipRunner {
         self.loader.reset();
         self.download = false;
         let _ = self.control.send(AppControl::Stop);
-        let (lines, app) = boot_app(&self.chip, reason, &self.base);
+        self.app_running = false;
+        if self.noise {
+            for garbage in noise::burst() {
+                self.uart.write_bytes_line(&garbage);
+            }
+        }
+        // Never flashed: the chip still runs the bundled firmware it started with.
+        let (lines, app) = if self.chip.flash.is_erased() {
+            let (lines, app) = factory_boot(self.chip.kind, reason, &self.base);
+            (lines, Some(app))
+        } else {
+            boot_app(&self.chip, reason, &self.base)
+        };
         for line in lines {
             self.uart.write_line(&line);
         }
         if let Some(app) = app {
             let _ = self.control.send(AppControl::Start(app));
+            self.app_running = true;
         }
     }
 }
@@ -208,5 +313,29 @@ pub fn boot_app(
         BootOutcome::Firmware(fw) => Some(AppConfig::from_firmware(fw, chip.kind, base)),
         BootOutcome::NotRunnable => None,
     };
+    (booted.lines, app)
+}
+
+/// A boot of a chip whose flash was never written: the boot log the bundled image
+/// prints (its bootloader's segments), and the bundled firmware with the simulator's own
+/// settings (as at start). So a fault's reset brings the app back, as on a board.
+pub fn factory_boot(
+    kind: super::chip::ChipKind,
+    reason: ResetReason,
+    base: &DeviceConfig,
+) -> (Vec<String>, AppConfig) {
+    let mut flash = super::chip::Flash::erased();
+    if let Some(image) = crate::bundled_firmware::image_for(kind.name()) {
+        for part in image.parts {
+            let _ = flash.program(part.offset, part.bytes);
+        }
+    }
+    let booted = boot::boot_from_flash(kind, reason, &flash);
+    let mut app = AppConfig::factory(base.clone());
+    if let BootOutcome::Firmware(fw) = &booted.outcome {
+        // Its `boot_simulated` line; the settings are the simulator's, not a record's.
+        app.boot_lines = AppConfig::from_firmware(fw, kind, base).boot_lines;
+        app.boot_lines.truncate(1);
+    }
     (booted.lines, app)
 }

@@ -21,6 +21,7 @@ use wsbench_device::{Admission, Device, Transport};
 
 use super::error::SimError;
 use super::platform::{SimPlatform, warn};
+use super::stall::StallGate;
 
 /// A TLS handshake must finish within this, or the connection is dropped (a client that
 /// opens TCP and says nothing must not hold a task forever).
@@ -100,6 +101,7 @@ pub async fn accept_loop(
     device: Arc<Device<SimPlatform>>,
     tls: Option<TlsService>,
     host: SimPlatform,
+    stall: StallGate,
 ) {
     let handshakes = Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES));
     let mut sessions = JoinSet::new();
@@ -111,14 +113,16 @@ pub async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     accept_failing = false;
+                    // A stalled device admits nobody: the connection waits, accepted.
+                    stall.pass().await;
                     let _ = stream.set_nodelay(true);
                     match &tls {
-                        None => start_ws(&mut sessions, &device, role, stream, peer),
+                        None => start_ws(&mut sessions, &device, role, stream, peer, &stall),
                         Some(service) => match handshakes.clone().try_acquire_owned() {
                             Ok(permit) => {
                                 let (device, host) = (device.clone(), host.clone());
-                                let service = service.clone();
-                                sessions.spawn(serve_wss(device, host, service, permit, role, stream, peer));
+                                let (service, stall) = (service.clone(), stall.clone());
+                                sessions.spawn(serve_wss(device, host, service, permit, role, stream, peer, stall));
                             }
                             // Closed at once by dropping `stream`.
                             Err(_) => warn(&host, &format!("tls_refuse peer={peer} reason=pending_handshakes")),
@@ -151,14 +155,16 @@ fn start_ws(
     role: PortRole,
     stream: TcpStream,
     peer: SocketAddr,
+    stall: &StallGate,
 ) {
     let Admission::Admitted(id) = device.admit(peer, role.transport) else {
         return;
     };
     let device = device.clone();
+    let stall = stall.clone();
     sessions.spawn(async move {
         let (r, w) = stream.into_split();
-        let (r, w) = serve(&device, id, r, w).await;
+        let (r, w) = serve(&device, id, r, w, &stall).await;
         if let Ok(mut stream) = r.reunite(w) {
             let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, stream.shutdown()).await;
         }
@@ -167,6 +173,10 @@ fn start_ws(
 
 /// A TLS connection: the handshake first (bounded in time, holding `permit`), then the
 /// same admission and session as plain ws, then close_notify.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one accepted connection's parts, handed over once to its task"
+)]
 async fn serve_wss(
     device: Arc<Device<SimPlatform>>,
     host: SimPlatform,
@@ -175,6 +185,7 @@ async fn serve_wss(
     role: PortRole,
     stream: TcpStream,
     peer: SocketAddr,
+    stall: StallGate,
 ) {
     // Held for the whole session: the firmware's acceptor task is busy until it ends.
     let _slot = match &service.sessions {
@@ -205,7 +216,7 @@ async fn serve_wss(
         return;
     };
     let (r, w) = tokio::io::split(tls_stream);
-    let (r, w) = serve(&device, id, r, w).await;
+    let (r, w) = serve(&device, id, r, w, &stall).await;
     let mut stream = r.unsplit(w);
     let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, stream.shutdown()).await;
 }
@@ -216,13 +227,14 @@ async fn serve<R, W>(
     id: wsbench_device::SessionId,
     r: R,
     w: W,
+    stall: &StallGate,
 ) -> (R, W)
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let mut reader = FromTokio::new(r);
+    let mut reader = FromTokio::new(stall.reader(r));
     let mut writer = FromTokio::new(w);
     device.serve(id, &mut reader, &mut writer).await;
-    (reader.into_inner(), writer.into_inner())
+    (reader.into_inner().into_inner(), writer.into_inner())
 }

@@ -13,19 +13,23 @@ mod boot;
 mod chip;
 mod download;
 mod error;
+mod faults;
 mod listener;
+mod noise;
 mod options;
+mod panic;
 mod platform;
 mod rom;
+mod stall;
 mod tls;
 mod uart;
 
 pub use board::SimBoard;
 pub use chip::{ChipKind, FLASH_SIZE};
 pub use error::SimError;
+pub use faults::{Fault, Faults};
 pub use options::{ConsoleTarget, SimArgs, SimOptions};
 pub use platform::{HOST_TAG, SimPlatform};
-pub use rom::{Fault, Faults};
 
 use crate::exit::{CommandResult, Failure, Outcome};
 

@@ -7,7 +7,7 @@ use wsbench_device::MAX_OPEN_SOCKETS;
 
 use super::chip::ChipKind;
 use super::error::SimError;
-use super::rom::{FAULT_HELP, Fault, Faults, parse_fault};
+use super::faults::{FAULT_HELP, Fault, Faults, parse_fault};
 
 /// Settings of one simulated board. `Default` suits in-process use (`wsbench run --sim`):
 /// ports 0, so the OS picks free ones and parallel runs never collide; the rest are the
@@ -33,7 +33,7 @@ pub struct SimOptions {
     pub chip: ChipKind,
     /// A file holding the flash across runs; `None` = in memory, erased at start.
     pub flash_file: Option<PathBuf>,
-    /// What the ROM loader does wrong on purpose.
+    /// What the board and its ROM loader do wrong on purpose.
     pub faults: Faults,
 }
 
@@ -112,8 +112,10 @@ pub struct SimArgs {
     /// of `wsbench sim`. Created when missing.
     #[arg(long, value_name = "FILE")]
     pub flash_file: Option<PathBuf>,
-    /// Make the ROM loader misbehave (repeatable): fail-command=OP, bad-md5,
-    /// ignore-syncs=K, silent-after=BYTES. See docs/simulated-board.md.
+    /// Make the board misbehave (repeatable): reboot-at=DURATION, panic-at=DURATION,
+    /// heap-leak=BYTES_PER_S, stall=DURATION[@AT], noise (times from the start of
+    /// `wsbench sim`); the ROM loader: fail-command=OP, bad-md5, ignore-syncs=K,
+    /// silent-after=BYTES. See docs/simulated-board.md.
     #[arg(long = "fault", value_name = "FAULT", value_parser = parse_fault_arg)]
     pub faults: Vec<Fault>,
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use wsbench_device::Platform as _;
 use wsbench_device::host::HostPlatform;
-use wsbench_device::idf_log::{self, Level};
+use wsbench_device::idf_log::{self, DeviceEvent, IdfLine, Level};
 
 use super::uart::Uart;
 
@@ -14,9 +14,60 @@ use super::uart::Uart;
 /// the board's own lines (accept and TLS failures) carry the device's timestamps.
 pub type SimPlatform = HostPlatform;
 
-/// A platform booted now, printing on `uart`.
-pub fn booted_now(uart: Arc<Uart>) -> SimPlatform {
-    HostPlatform::new(move |line| uart.write_line(line))
+/// A platform booted now, printing on `uart`. With a `heap-leak` fault
+/// (`leak_per_s` > 0) the device's heap lines report that much less free heap for every
+/// second since this boot (and a minimum that follows it down); they stay labelled
+/// `source=modelled`.
+pub fn booted_now(uart: Arc<Uart>, leak_per_s: u64) -> SimPlatform {
+    if leak_per_s == 0 {
+        return HostPlatform::new(move |line| uart.write_line(line));
+    }
+    let leak = HeapLeak {
+        boot: std::time::Instant::now(),
+        per_s: leak_per_s,
+        min_free: std::sync::Mutex::new(u32::MAX),
+    };
+    HostPlatform::new(move |line| match leak.apply(line) {
+        Some(leaked) => uart.write_line(&leaked),
+        None => uart.write_line(line),
+    })
+}
+
+/// The `heap-leak` fault, applied to the device's `heap` lines as they are printed.
+struct HeapLeak {
+    boot: std::time::Instant,
+    per_s: u64,
+    min_free: std::sync::Mutex<u32>,
+}
+
+impl HeapLeak {
+    /// `line` with the leak taken off its figures, if it is a heap line.
+    fn apply(&self, line: &str) -> Option<String> {
+        let parsed = IdfLine::parse(line)?;
+        let DeviceEvent::Heap {
+            free,
+            min_free,
+            source,
+        } = DeviceEvent::parse(&parsed.message)?
+        else {
+            return None;
+        };
+        let leaked = self.boot.elapsed().as_millis() as u64 * self.per_s / 1000;
+        let free = u64::from(free).saturating_sub(leaked) as u32;
+        let mut lowest = self.min_free.lock().unwrap_or_else(|e| e.into_inner());
+        *lowest = (*lowest).min(min_free).min(free);
+        let event = DeviceEvent::Heap {
+            free,
+            min_free: *lowest,
+            source,
+        };
+        Some(idf_log::format_line(
+            parsed.level,
+            parsed.ms,
+            &parsed.tag,
+            &event,
+        ))
+    }
 }
 
 /// Tag of lines about the host binding itself (not the device's protocol logic). Its

@@ -137,6 +137,24 @@ impl Uart {
         let _ = self.lines.send(line.to_owned());
     }
 
+    /// Prints one line of raw bytes (line noise, not UTF-8). Subscribers and stdout get
+    /// it lossily decoded.
+    pub fn write_bytes_line(&self, raw: &[u8]) {
+        let mut bytes = Vec::with_capacity(raw.len() + LINE_END.len());
+        bytes.extend_from_slice(raw);
+        bytes.extend_from_slice(LINE_END);
+        if self.writer.try_send(Outgoing::Line(bytes)).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        let text = String::from_utf8_lossy(raw).into_owned();
+        if let Some(stdout) = &self.stdout
+            && stdout.try_send(text.clone()).is_err()
+        {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        let _ = self.lines.send(text);
+    }
+
     /// Sends one protocol packet, SLIP-framed, after everything queued before it.
     pub fn send_packet(&self, packet: &[u8]) {
         let mut framed = Vec::with_capacity(packet.len() + 8);

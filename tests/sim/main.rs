@@ -5,6 +5,7 @@
 mod bad_input;
 mod cli;
 mod echo;
+mod faults;
 mod harness;
 mod in_process;
 mod rom;
