@@ -394,6 +394,157 @@ impl ConsoleEvent {
     }
 }
 
+/// The fields of one event's JSON object (at most 12), in a fixed array.
+struct Fields<'a> {
+    f: [(&'static str, Option<Field<'a>>); 12],
+    n: usize,
+}
+
+impl<'a> Fields<'a> {
+    fn put(&mut self, key: &'static str, value: Option<Field<'a>>) {
+        if value.is_some() {
+            self.f[self.n] = (key, value);
+            self.n += 1;
+        }
+    }
+}
+
+fn s(v: &Option<String>) -> Option<Field<'_>> {
+    v.as_deref().map(Field::S)
+}
+
+fn u(v: &Option<u64>) -> Option<Field<'static>> {
+    v.map(Field::U)
+}
+
+/// One field of an event's JSON object, borrowed from the event.
+enum Field<'a> {
+    U(u64),
+    I(i64),
+    S(&'a str),
+    Owned(String),
+}
+
+impl ConsoleEvent {
+    /// Writes [`ConsoleEvent::to_json`]'s object (keys sorted, as `serde_json` sorts
+    /// them) straight to `w`, without building a `Value`: the events a busy console
+    /// prints most are written field by field; the rest (boots, panics, scenario
+    /// events, gaps) go through `to_json`, so both forms always agree.
+    pub fn write_json(
+        &self,
+        w: &mut impl std::io::Write,
+        with_host_time: bool,
+    ) -> std::io::Result<()> {
+        let mut fields = Fields {
+            f: Default::default(),
+            n: 0,
+        };
+        let mut put = |k, v| fields.put(k, v);
+        match &self.detail {
+            EventDetail::Heap {
+                free,
+                min_free,
+                source,
+            } => {
+                put("free", Some(Field::U(*free)));
+                put("min_free", u(min_free));
+                put("source", s(source));
+            }
+            EventDetail::ClientOpen {
+                id,
+                peer,
+                clients,
+                max,
+            } => {
+                put("id", u(id));
+                put("peer", s(peer));
+                put("clients", u(clients));
+                put("max", u(max));
+            }
+            EventDetail::ClientClose {
+                id,
+                reason,
+                clients,
+                max,
+            } => {
+                put("id", u(id));
+                put("reason", s(reason));
+                put("clients", u(clients));
+                put("max", u(max));
+            }
+            EventDetail::Purge { id, peer, clients } => {
+                put("id", u(id));
+                put("peer", s(peer));
+                put("clients", u(clients));
+            }
+            EventDetail::Refuse {
+                peer,
+                reason,
+                clients,
+            } => {
+                put("peer", s(peer));
+                put("reason", s(reason));
+                put("clients", u(clients));
+            }
+            EventDetail::AcceptError { errno } => put("errno", Some(Field::I(*errno))),
+            EventDetail::SocketError { op, errno } => {
+                put("op", Some(Field::S(op)));
+                put("errno", Some(Field::I(*errno)));
+            }
+            EventDetail::ProtocolError { what } | EventDetail::SendFailed { what } => {
+                put("what", Some(Field::S(what)))
+            }
+            EventDetail::Warning { tag, message } | EventDetail::Error { tag, message } => {
+                put("tag", Some(Field::S(tag)));
+                put("message", Some(Field::S(message)));
+            }
+            EventDetail::LineCut { dropped } => put("dropped_bytes", Some(Field::U(*dropped))),
+            EventDetail::Noise { lines } => put("lines", Some(Field::U(*lines))),
+            EventDetail::Boot(_)
+            | EventDetail::Ready(_)
+            | EventDetail::Panic(_)
+            | EventDetail::User { .. }
+            | EventDetail::Gap { .. } => {
+                return serde_json::to_writer(&mut *w, &self.to_json(with_host_time))
+                    .map_err(std::io::Error::from);
+            }
+        }
+        put("kind", Some(Field::S(self.kind())));
+        put("line", Some(Field::U(self.line)));
+        if self.end_line != self.line {
+            put("end_line", Some(Field::U(self.end_line)));
+        }
+        if with_host_time {
+            put(
+                "host_time",
+                Some(Field::Owned(
+                    humantime::format_rfc3339_millis(self.arrived).to_string(),
+                )),
+            );
+        }
+        put("host_stamp", s(&self.host_stamp));
+        put("device_ms", u(&self.device_ms));
+        let fields = &mut fields.f[..fields.n];
+        fields.sort_unstable_by_key(|(k, _)| *k);
+        w.write_all(b"{")?;
+        for (i, (key, value)) in fields.iter().enumerate() {
+            if i > 0 {
+                w.write_all(b",")?;
+            }
+            serde_json::to_writer(&mut *w, key)?;
+            w.write_all(b":")?;
+            match value {
+                Some(Field::U(v)) => serde_json::to_writer(&mut *w, v)?,
+                Some(Field::I(v)) => serde_json::to_writer(&mut *w, v)?,
+                Some(Field::S(v)) => serde_json::to_writer(&mut *w, v)?,
+                Some(Field::Owned(v)) => serde_json::to_writer(&mut *w, v)?,
+                None => {}
+            }
+        }
+        w.write_all(b"}")
+    }
+}
+
 fn ready_json(r: &Ready) -> Value {
     json!({"ws_port": r.ws_port, "wss_port": r.wss_port, "max_sockets": r.max_sockets, "ssid": r.ssid, "ip": r.ip})
 }
