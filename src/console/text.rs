@@ -48,7 +48,7 @@ impl CleanText<'_> {
 }
 
 pub(super) fn clean_borrowed(bytes: &[u8]) -> CleanText<'_> {
-    if !bytes.iter().any(|&b| b < 0x20 && b != b'\t')
+    if bytes.iter().all(|&b| b >= 0x20 || b == b'\t')
         && let Ok(text) = std::str::from_utf8(bytes)
     {
         let text = text.trim_end();
@@ -124,6 +124,12 @@ fn strip_ansi(bytes: &[u8]) -> Vec<u8> {
 
 /// `[12:00:01.123] rest`, `[2026-12-01 12:00:01.123] rest` or `12:00:01.123 -> rest`.
 fn split_host_stamp(text: &str) -> (Option<&str>, &str) {
+    // Both forms start with `[` or a character of a clock or date: most device lines
+    // (`I (123) …`) are ruled out by their first byte.
+    match text.as_bytes().first() {
+        Some(b'[' | b'0'..=b'9' | b':' | b'.' | b',' | b'-' | b' ' | b'T') => {}
+        _ => return (None, text),
+    }
     if let Some(inner) = text.strip_prefix('[')
         && let Some(close) = inner.find(']')
         && close <= 32
