@@ -394,6 +394,174 @@ impl ConsoleEvent {
     }
 }
 
+/// Some fields of one event's JSON object (at most 6), in a fixed array.
+struct Fields<'a> {
+    f: [(&'static str, Option<Field<'a>>); 6],
+    n: usize,
+}
+
+impl<'a> Fields<'a> {
+    fn put(&mut self, key: &'static str, value: Option<Field<'a>>) {
+        if value.is_some() {
+            self.f[self.n] = (key, value);
+            self.n += 1;
+        }
+    }
+}
+
+fn s(v: &Option<String>) -> Option<Field<'_>> {
+    v.as_deref().map(Field::S)
+}
+
+fn u(v: &Option<u64>) -> Option<Field<'static>> {
+    v.map(Field::U)
+}
+
+/// One field of an event's JSON object, borrowed from the event.
+enum Field<'a> {
+    U(u64),
+    I(i64),
+    S(&'a str),
+    Owned(String),
+}
+
+impl ConsoleEvent {
+    /// Writes [`ConsoleEvent::to_json`]'s object (keys sorted, as `serde_json` sorts
+    /// them) straight to `w`, without building a `Value`: the events a busy console
+    /// prints most are written field by field; the rest (boots, panics, scenario
+    /// events, gaps) go through `to_json`. Each variant puts its keys in sorted order
+    /// (the test below holds both forms to the same bytes).
+    pub fn write_json(
+        &self,
+        w: &mut impl std::io::Write,
+        with_host_time: bool,
+    ) -> std::io::Result<()> {
+        let mut fields = Fields {
+            f: Default::default(),
+            n: 0,
+        };
+        let mut put = |k, v| fields.put(k, v);
+        match &self.detail {
+            EventDetail::Heap {
+                free,
+                min_free,
+                source,
+            } => {
+                put("free", Some(Field::U(*free)));
+                put("min_free", u(min_free));
+                put("source", s(source));
+            }
+            EventDetail::ClientOpen {
+                id,
+                peer,
+                clients,
+                max,
+            } => {
+                put("clients", u(clients));
+                put("id", u(id));
+                put("max", u(max));
+                put("peer", s(peer));
+            }
+            EventDetail::ClientClose {
+                id,
+                reason,
+                clients,
+                max,
+            } => {
+                put("clients", u(clients));
+                put("id", u(id));
+                put("max", u(max));
+                put("reason", s(reason));
+            }
+            EventDetail::Purge { id, peer, clients } => {
+                put("clients", u(clients));
+                put("id", u(id));
+                put("peer", s(peer));
+            }
+            EventDetail::Refuse {
+                peer,
+                reason,
+                clients,
+            } => {
+                put("clients", u(clients));
+                put("peer", s(peer));
+                put("reason", s(reason));
+            }
+            EventDetail::AcceptError { errno } => put("errno", Some(Field::I(*errno))),
+            EventDetail::SocketError { op, errno } => {
+                put("errno", Some(Field::I(*errno)));
+                put("op", Some(Field::S(op)));
+            }
+            EventDetail::ProtocolError { what } | EventDetail::SendFailed { what } => {
+                put("what", Some(Field::S(what)))
+            }
+            EventDetail::Warning { tag, message } | EventDetail::Error { tag, message } => {
+                put("message", Some(Field::S(message)));
+                put("tag", Some(Field::S(tag)));
+            }
+            EventDetail::LineCut { dropped } => put("dropped_bytes", Some(Field::U(*dropped))),
+            EventDetail::Noise { lines } => put("lines", Some(Field::U(*lines))),
+            EventDetail::Boot(_)
+            | EventDetail::Ready(_)
+            | EventDetail::Panic(_)
+            | EventDetail::User { .. }
+            | EventDetail::Gap { .. } => {
+                return serde_json::to_writer(&mut *w, &self.to_json(with_host_time))
+                    .map_err(std::io::Error::from);
+            }
+        }
+        // The common keys, also in sorted order; the two lists are merged as written.
+        let mut common = Fields {
+            f: Default::default(),
+            n: 0,
+        };
+        common.put("device_ms", u(&self.device_ms));
+        if self.end_line != self.line {
+            common.put("end_line", Some(Field::U(self.end_line)));
+        }
+        common.put("host_stamp", s(&self.host_stamp));
+        if with_host_time {
+            common.put(
+                "host_time",
+                Some(Field::Owned(
+                    humantime::format_rfc3339_millis(self.arrived).to_string(),
+                )),
+            );
+        }
+        common.put("kind", Some(Field::S(self.kind())));
+        common.put("line", Some(Field::U(self.line)));
+        let (mut a, mut b) = (
+            common.f[..common.n].iter().peekable(),
+            fields.f[..fields.n].iter().peekable(),
+        );
+        w.write_all(b"{")?;
+        let mut first = true;
+        loop {
+            let next = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) if x.0 <= y.0 => a.next(),
+                (Some(_), Some(_)) => b.next(),
+                (Some(_), None) => a.next(),
+                (None, _) => b.next(),
+            };
+            let Some((key, value)) = next else { break };
+            if !first {
+                w.write_all(b",")?;
+            }
+            first = false;
+            serde_json::to_writer(&mut *w, key)?;
+            w.write_all(b":")?;
+            match value {
+                Some(Field::U(v)) => serde_json::to_writer(&mut *w, v)?,
+                Some(Field::I(v)) => serde_json::to_writer(&mut *w, v)?,
+                Some(Field::S(v)) => serde_json::to_writer(&mut *w, v)?,
+                Some(Field::Owned(v)) => serde_json::to_writer(&mut *w, v)?,
+                None => {}
+            }
+        }
+        w.write_all(b"}")
+    }
+}
+
 fn ready_json(r: &Ready) -> Value {
     json!({"ws_port": r.ws_port, "wss_port": r.wss_port, "max_sockets": r.max_sockets, "ssid": r.ssid, "ip": r.ip})
 }
@@ -410,5 +578,97 @@ pub fn level_name(level: Level) -> &'static str {
         Level::Info => "info",
         Level::Debug => "debug",
         Level::Verbose => "verbose",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_json_is_the_value_s_bytes() {
+        let details = [
+            EventDetail::Heap {
+                free: 1,
+                min_free: Some(2),
+                source: Some("allocator".into()),
+            },
+            EventDetail::Heap {
+                free: 1,
+                min_free: None,
+                source: None,
+            },
+            EventDetail::ClientOpen {
+                id: Some(3),
+                peer: Some("1.2.3.4:5".into()),
+                clients: Some(2),
+                max: Some(7),
+            },
+            EventDetail::ClientOpen {
+                id: None,
+                peer: None,
+                clients: None,
+                max: None,
+            },
+            EventDetail::ClientClose {
+                id: Some(3),
+                reason: Some("client \"close\"".into()),
+                clients: Some(2),
+                max: None,
+            },
+            EventDetail::Purge {
+                id: Some(1),
+                peer: Some("p".into()),
+                clients: Some(0),
+            },
+            EventDetail::Refuse {
+                peer: Some("p".into()),
+                reason: Some("full".into()),
+                clients: Some(7),
+            },
+            EventDetail::AcceptError { errno: -23 },
+            EventDetail::SocketError {
+                op: "recv".into(),
+                errno: 104,
+            },
+            EventDetail::ProtocolError { what: "x".into() },
+            EventDetail::SendFailed {
+                what: "y\u{1}".into(),
+            },
+            EventDetail::Warning {
+                tag: "wifi".into(),
+                message: "é \\ x".into(),
+            },
+            EventDetail::Error {
+                tag: "t".into(),
+                message: String::new(),
+            },
+            EventDetail::LineCut { dropped: 9 },
+            EventDetail::Noise { lines: 4 },
+            EventDetail::Gap {
+                seconds: 1.5,
+                why: "gone".into(),
+                back: true,
+            },
+        ];
+        for detail in details {
+            for (end_line, stamp, ms, live) in [
+                (10, None, None, false),
+                (12, Some("12:00:01.000".to_owned()), Some(5), true),
+            ] {
+                let e = ConsoleEvent {
+                    line: 10,
+                    end_line,
+                    arrived: SystemTime::UNIX_EPOCH,
+                    host_stamp: stamp,
+                    device_ms: ms,
+                    detail: detail.clone(),
+                };
+                let mut written = Vec::new();
+                e.write_json(&mut written, live).unwrap();
+                let expected = serde_json::to_string(&e.to_json(live)).unwrap();
+                assert_eq!(String::from_utf8(written).unwrap(), expected);
+            }
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! The device's serial console: bytes in, events out. One job per part, data flowing
 //! one way:
 //!
-//! reader (own thread, owns the port or file, splits and stamps lines)
+//! reader (splits and stamps lines: on its own thread owning a port; a saved log is
+//!   split on the monitor's thread, in one reused buffer)
 //! → text (colours, bad bytes, host prefixes)
 //! → parser: incident (multi-line panics as one event), rom + boot (one boot one
 //!   event), idf (log lines) + profile (which lines are which events)

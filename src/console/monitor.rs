@@ -6,8 +6,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::RecvTimeoutError;
-use std::time::{Duration, Instant};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant, SystemTime};
 
 use clap::Args;
 
@@ -16,7 +16,7 @@ use super::event::{ConsoleEvent, EventDetail};
 use super::parser::ConsoleParser;
 use super::port::{PortSource, reset_into_app};
 use super::profile::{UserPattern, UserPatterns};
-use super::reader::{self, ReadSource, ReaderItem};
+use super::reader::{self, LineSplitter, RawLine, ReaderItem};
 use super::render::Style;
 use super::symbols::{ElfSymbols, SymbolTable, Symbolizer};
 use super::text;
@@ -63,8 +63,27 @@ pub fn main(args: MonitorArgs) -> CommandResult {
     let stop = Arc::new(AtomicBool::new(false));
     watch_signals(stop.clone());
 
-    let (rx, live) = if let Some(input) = &args.input {
-        (reader::spawn(open_input(input)?, stop.clone()), false)
+    // The global `--color` (and NO_COLOR), judged against stdout, where the console goes.
+    let color = crate::terminal::stdout_color();
+    let mut view = View {
+        json: args.json,
+        live: args.input.is_none(),
+        style: Style { color },
+        out: std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock()),
+        boots: 0,
+        panics: 0,
+        warnings: 0,
+        errors: 0,
+        closed: false,
+    };
+    let mut parser = ConsoleParser::new(user, symbols);
+    let mut events = Vec::new();
+    let (lost_at, failed) = if let Some(input) = &args.input {
+        let source = open_input(input)?;
+        match read_saved(source, &stop, &mut parser, &mut view, &mut events) {
+            Some(done) => done,
+            None => return Ok(Outcome::Success),
+        }
     } else {
         let port = args.port.clone().or_else(|| {
             std::env::var_os("WSBENCH_PORT")
@@ -102,79 +121,12 @@ pub fn main(args: MonitorArgs) -> CommandResult {
                 args.baud
             );
         }
-        (reader::spawn(source, stop.clone()), true)
+        let rx = reader::spawn(source, stop.clone());
+        match read_live(&rx, &stop, &mut parser, &mut view, &mut events) {
+            Some(done) => done,
+            None => return Ok(Outcome::Success),
+        }
     };
-
-    // The global `--color` (and NO_COLOR), judged against stdout, where the console goes.
-    let color = crate::terminal::stdout_color();
-    let mut view = View {
-        json: args.json,
-        live,
-        style: Style { color },
-        out: std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock()),
-        boots: 0,
-        panics: 0,
-        warnings: 0,
-        errors: 0,
-        closed: false,
-    };
-    let mut parser = ConsoleParser::new(user, symbols);
-    let mut events = Vec::new();
-    let mut last_line = Instant::now();
-    let mut idle_flushed = true;
-    let mut lost_at = None;
-    let mut failed = None;
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
-        match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(ReaderItem::Lines(lines)) => {
-                for raw in &lines {
-                    if !view.json {
-                        let clean = text::clean(&raw.bytes);
-                        view.line(&clean.text, clean.host_stamp.as_deref());
-                    }
-                    parser.feed(raw, &mut events);
-                    view.show(&mut events);
-                }
-                last_line = Instant::now();
-                idle_flushed = false;
-            }
-            Ok(ReaderItem::Lost { since, why }) => {
-                parser.lost(&mut events);
-                eprintln!(
-                    "wsbench monitor: the port was lost ({why}); waiting for it to come back"
-                );
-                lost_at = Some((since, why));
-            }
-            Ok(ReaderItem::Back { since, gap, path }) => {
-                let why = lost_at.take().map_or_else(String::new, |(_, w)| w);
-                parser.gap(since, gap.as_secs_f64(), why, true, &mut events);
-                eprintln!(
-                    "wsbench monitor: {path} is back after {:.1} s",
-                    gap.as_secs_f64()
-                );
-            }
-            Ok(ReaderItem::End) | Err(RecvTimeoutError::Disconnected) => break,
-            Ok(ReaderItem::Failed(why)) => {
-                failed = Some(why);
-                break;
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                if live && !idle_flushed && last_line.elapsed() >= IDLE_FLUSH {
-                    parser.idle(&mut events);
-                    idle_flushed = true;
-                }
-            }
-        }
-        view.show(&mut events);
-        view.flush_live();
-        if view.closed {
-            // Stdout went away (`| head`): nobody reads on, so stop quietly.
-            return Ok(Outcome::Success);
-        }
-    }
     if let Some((since, why)) = lost_at {
         let seconds = since.elapsed().unwrap_or_default().as_secs_f64();
         parser.gap(since, seconds, why, false, &mut events);
@@ -211,6 +163,124 @@ pub fn main(args: MonitorArgs) -> CommandResult {
     Ok(Outcome::Success)
 }
 
+/// What ended the reading: the port lost and not back (since when, why), a failure.
+type Ended = (Option<(SystemTime, String)>, Option<String>);
+
+/// Bytes read from a saved log at a time.
+const SAVED_CHUNK: usize = 256 * 1024;
+
+/// A saved log (or stdin) is parsed on this thread, line by line in one reused buffer:
+/// nothing is live, so nothing needs the reader thread's hand-over (which cost more than
+/// the parsing). Stops on Ctrl-C; `None` when stdout went away (`| head`).
+fn read_saved<W: Write>(
+    mut source: InputSource,
+    stop: &AtomicBool,
+    parser: &mut ConsoleParser,
+    view: &mut View<W>,
+    events: &mut Vec<ConsoleEvent>,
+) -> Option<Ended> {
+    let mut splitter = LineSplitter::new();
+    let mut buf = vec![0u8; SAVED_CHUNK];
+    let mut line = RawLine {
+        number: 0,
+        bytes: Vec::with_capacity(256),
+        dropped: 0,
+        arrived: SystemTime::now(),
+    };
+    while !stop.load(Ordering::Relaxed) {
+        if view.closed {
+            // Stdout went away (`| head`): nobody reads on, so stop quietly.
+            return None;
+        }
+        match source.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => splitter.push_each(&buf[..n], SystemTime::now(), &mut line, &mut |raw| {
+                view.one_line(raw, parser, events)
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                // As the reader thread does: the input is lost and cannot come back.
+                let since = SystemTime::now();
+                if let Some(last) = splitter.finish(since) {
+                    view.one_line(&last, parser, events);
+                }
+                parser.lost(events);
+                eprintln!("wsbench monitor: the port was lost ({e}); waiting for it to come back");
+                view.show(events);
+                return Some((
+                    Some((since, e.to_string())),
+                    Some("the input cannot be reopened".into()),
+                ));
+            }
+        }
+    }
+    if let Some(last) = splitter.finish(SystemTime::now()) {
+        view.one_line(&last, parser, events);
+    }
+    Some((None, None))
+}
+
+/// A port, through the reader thread. `None` when stdout went away.
+fn read_live<W: Write>(
+    rx: &Receiver<ReaderItem>,
+    stop: &AtomicBool,
+    parser: &mut ConsoleParser,
+    view: &mut View<W>,
+    events: &mut Vec<ConsoleEvent>,
+) -> Option<Ended> {
+    let mut last_line = Instant::now();
+    let mut idle_flushed = true;
+    let mut lost_at = None;
+    let mut failed = None;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(ReaderItem::Lines(lines)) => {
+                for raw in &lines {
+                    view.one_line(raw, parser, events);
+                }
+                last_line = Instant::now();
+                idle_flushed = false;
+            }
+            Ok(ReaderItem::Lost { since, why }) => {
+                parser.lost(events);
+                eprintln!(
+                    "wsbench monitor: the port was lost ({why}); waiting for it to come back"
+                );
+                lost_at = Some((since, why));
+            }
+            Ok(ReaderItem::Back { since, gap, path }) => {
+                let why = lost_at.take().map_or_else(String::new, |(_, w)| w);
+                parser.gap(since, gap.as_secs_f64(), why, true, events);
+                eprintln!(
+                    "wsbench monitor: {path} is back after {:.1} s",
+                    gap.as_secs_f64()
+                );
+            }
+            Ok(ReaderItem::End) | Err(RecvTimeoutError::Disconnected) => break,
+            Ok(ReaderItem::Failed(why)) => {
+                failed = Some(why);
+                break;
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if !idle_flushed && last_line.elapsed() >= IDLE_FLUSH {
+                    parser.idle(events);
+                    idle_flushed = true;
+                }
+            }
+        }
+        view.show(events);
+        view.flush_live();
+        if view.closed {
+            // Stdout went away (`| head`): nobody reads on, so stop quietly.
+            return None;
+        }
+    }
+    Some((lost_at, failed))
+}
+
 struct View<W: Write> {
     json: bool,
     live: bool,
@@ -235,8 +305,7 @@ impl<W: Write> View<W> {
                 _ => {}
             }
             let written = if self.json {
-                serde_json::to_writer(&mut self.out, &e.to_json(self.live))
-                    .map_err(std::io::Error::from)
+                e.write_json(&mut self.out, self.live)
                     .and_then(|()| self.out.write_all(b"\n"))
             } else {
                 self.style.event(&mut self.out, &e, self.boots)
@@ -245,8 +314,29 @@ impl<W: Write> View<W> {
         }
     }
 
-    fn line(&mut self, text: &str, stamp: Option<&str>) {
-        if self.style.line(&mut self.out, text, stamp).is_err() {
+    /// One console line: shown (unless printing JSON), parsed, its events shown.
+    fn one_line(
+        &mut self,
+        raw: &RawLine,
+        parser: &mut ConsoleParser,
+        events: &mut Vec<ConsoleEvent>,
+    ) {
+        self.raw_line(raw);
+        parser.feed(raw, events);
+        self.show(events);
+    }
+
+    /// The console line itself, shown before its events unless printing JSON.
+    fn raw_line(&mut self, raw: &RawLine) {
+        if self.json {
+            return;
+        }
+        let clean = text::clean(&raw.bytes);
+        if self
+            .style
+            .line(&mut self.out, &clean.text, clean.host_stamp.as_deref())
+            .is_err()
+        {
             self.closed = true;
         }
     }
@@ -259,11 +349,11 @@ impl<W: Write> View<W> {
 }
 
 /// A saved log or stdin, as one reader type.
-type InputSource = ReadSource<Box<dyn std::io::Read + Send>>;
+type InputSource = Box<dyn std::io::Read + Send>;
 
 fn open_input(path: &Path) -> Result<InputSource, Failure> {
     if path == Path::new("-") {
-        return Ok(ReadSource(Box::new(std::io::stdin())));
+        return Ok(Box::new(std::io::stdin()));
     }
     let shown = path.display().to_string();
     if path.is_dir() {
@@ -281,7 +371,7 @@ fn open_input(path: &Path) -> Result<InputSource, Failure> {
             },
         })
     })?;
-    Ok(ReadSource(Box::new(file)))
+    Ok(Box::new(file))
 }
 
 fn user_patterns(scenario: Option<&Path>) -> Result<UserPatterns, Failure> {

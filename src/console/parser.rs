@@ -2,6 +2,7 @@
 //! then to the boot tracker (ROM and start-up lines), then to the log profiles. User
 //! patterns see every line.
 
+use std::borrow::Cow;
 use std::time::SystemTime;
 
 use super::boot::{BootTracker, LineMeta, event};
@@ -12,7 +13,7 @@ use super::profile::{self, Builtin, UserPatterns};
 use super::reader::RawLine;
 use super::rom::RomLine;
 use super::symbols::Symbolizer;
-use super::text::{self, CleanLine};
+use super::text::{self, CleanText};
 
 /// Counts over the whole console, for a summary.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +59,7 @@ impl ConsoleParser {
     pub fn feed(&mut self, raw: &RawLine, out: &mut Vec<ConsoleEvent>) {
         self.counts.lines += 1;
         self.counts.bytes += raw.bytes.len() as u64 + raw.dropped + 1;
-        let clean = text::clean(&raw.bytes);
+        let clean = text::clean_borrowed(&raw.bytes);
         let mut meta = LineMeta {
             number: raw.number,
             arrived: raw.arrived,
@@ -163,12 +164,12 @@ impl ConsoleParser {
 
     /// Gives the line's text to parse, joined to a wrapped line before it when that makes
     /// the pair parse; a held line that stays broken is reported as it was.
-    fn join_wrapped(
+    fn join_wrapped<'a>(
         &mut self,
-        clean: CleanLine,
+        clean: CleanText<'a>,
         meta: &mut LineMeta,
         out: &mut Vec<ConsoleEvent>,
-    ) -> Option<String> {
+    ) -> Option<Cow<'a, str>> {
         let Some((held_meta, held)) = self.wrapped.take() else {
             return Some(clean.text);
         };

@@ -68,6 +68,44 @@ impl LineSplitter {
         self.take(chunk);
     }
 
+    /// Like [`LineSplitter::push`], but hands each line over borrowed, in one buffer
+    /// reused from line to line: a saved log parsed in place allocates nothing per line.
+    pub fn push_each(
+        &mut self,
+        mut chunk: &[u8],
+        arrived: SystemTime,
+        line: &mut RawLine,
+        out: &mut impl FnMut(&RawLine),
+    ) {
+        if self.after_cr {
+            self.after_cr = false;
+            if let Some(rest) = chunk.strip_prefix(b"\n") {
+                chunk = rest;
+            }
+        }
+        while let Some(i) = memchr::memchr2(b'\n', b'\r', chunk) {
+            self.take(&chunk[..i]);
+            let ending_cr = chunk[i] == b'\r';
+            chunk = &chunk[i + 1..];
+            line.number = self.next_number;
+            self.next_number += 1;
+            line.dropped = std::mem::take(&mut self.dropped);
+            line.arrived = arrived;
+            std::mem::swap(&mut line.bytes, &mut self.current);
+            out(line);
+            std::mem::swap(&mut line.bytes, &mut self.current);
+            self.current.clear();
+            if ending_cr {
+                match chunk.first() {
+                    Some(b'\n') => chunk = &chunk[1..],
+                    Some(_) => {}
+                    None => self.after_cr = true,
+                }
+            }
+        }
+        self.take(chunk);
+    }
+
     /// The unfinished last line, if any (end of input).
     pub fn finish(&mut self, arrived: SystemTime) -> Option<RawLine> {
         (!self.current.is_empty() || self.dropped > 0).then(|| self.finish_line(arrived))
@@ -239,6 +277,31 @@ mod tests {
         let lines = split(&[b"a\r", b"\nb\n", b"c\rd\r\n", b"e"]);
         let texts: Vec<&[u8]> = lines.iter().map(|(b, _)| b.as_slice()).collect();
         assert_eq!(texts, [&b"a"[..], b"b", b"c", b"d", b"e"]);
+    }
+
+    #[test]
+    fn borrowed_lines_match_owned_ones() {
+        let chunks: [&[u8]; 4] = [b"a\r", b"\nb\n", b"c\rd\r\n", b"e"];
+        let now = SystemTime::now();
+        let mut s = LineSplitter::new();
+        let mut line = RawLine {
+            number: 0,
+            bytes: Vec::new(),
+            dropped: 0,
+            arrived: now,
+        };
+        let mut seen = Vec::new();
+        for c in chunks {
+            s.push_each(c, now, &mut line, &mut |l| seen.push(l.clone()));
+        }
+        seen.extend(s.finish(now));
+        let mut owned = LineSplitter::new();
+        let mut expected = Vec::new();
+        for c in chunks {
+            owned.push(c, now, &mut |l| expected.push(l));
+        }
+        expected.extend(owned.finish(now));
+        assert_eq!(seen, expected);
     }
 
     #[test]

@@ -23,6 +23,51 @@ impl CleanLine {
 }
 
 pub fn clean(bytes: &[u8]) -> CleanLine {
+    let c = clean_borrowed(bytes);
+    CleanLine {
+        text: c.text.into_owned(),
+        host_stamp: c.host_stamp,
+        noise: c.noise,
+    }
+}
+
+/// [`CleanLine`] borrowing the raw bytes when they are already clean text (the common
+/// case: no colour codes, valid UTF-8, no control bytes), so the parser copies nothing.
+#[derive(Debug)]
+pub(super) struct CleanText<'a> {
+    pub text: Cow<'a, str>,
+    pub host_stamp: Option<String>,
+    pub noise: usize,
+}
+
+impl CleanText<'_> {
+    /// As [`CleanLine::is_noise`].
+    pub fn is_noise(&self) -> bool {
+        self.noise > 0 && self.noise * 4 >= self.text.chars().count().max(1)
+    }
+}
+
+pub(super) fn clean_borrowed(bytes: &[u8]) -> CleanText<'_> {
+    if bytes.iter().all(|&b| b >= 0x20 || b == b'\t')
+        && let Ok(text) = std::str::from_utf8(bytes)
+    {
+        let text = text.trim_end();
+        let (host_stamp, rest) = split_host_stamp(text);
+        return CleanText {
+            text: Cow::Borrowed(rest),
+            host_stamp: host_stamp.map(str::to_owned),
+            noise: 0,
+        };
+    }
+    let c = clean_owned(bytes);
+    CleanText {
+        text: Cow::Owned(c.text),
+        host_stamp: c.host_stamp,
+        noise: c.noise,
+    }
+}
+
+fn clean_owned(bytes: &[u8]) -> CleanLine {
     let stripped: Cow<[u8]> = if memchr::memchr(0x1b, bytes).is_some() {
         Cow::Owned(strip_ansi(bytes))
     } else {
@@ -79,6 +124,12 @@ fn strip_ansi(bytes: &[u8]) -> Vec<u8> {
 
 /// `[12:00:01.123] rest`, `[2026-12-01 12:00:01.123] rest` or `12:00:01.123 -> rest`.
 fn split_host_stamp(text: &str) -> (Option<&str>, &str) {
+    // Both forms start with `[` or a character of a clock or date: most device lines
+    // (`I (123) …`) are ruled out by their first byte.
+    match text.as_bytes().first() {
+        Some(b'[' | b'0'..=b'9' | b':' | b'.' | b',' | b'-' | b' ' | b'T') => {}
+        _ => return (None, text),
+    }
     if let Some(inner) = text.strip_prefix('[')
         && let Some(close) = inner.find(']')
         && close <= 32
@@ -93,7 +144,9 @@ fn split_host_stamp(text: &str) -> (Option<&str>, &str) {
             );
         }
     }
-    if let Some(arrow) = text.find(" -> ")
+    // The arrow counts only within the first 32 bytes, so only those are searched.
+    let head = &text.as_bytes()[..text.len().min(32 + 4)];
+    if let Some(arrow) = memchr::memmem::find(head, b" -> ")
         && arrow <= 32
         && is_clock(&text[..arrow])
     {
@@ -131,5 +184,27 @@ mod tests {
         let l = clean(b"\xff\xfe\x00\x81ab");
         assert!(l.is_noise());
         assert!(clean(b"[not a stamp] text").host_stamp.is_none());
+    }
+
+    #[test]
+    fn borrowed_and_owned_agree() {
+        for raw in [
+            &b"I (31) boot: hi  "[..],
+            b"[12:00:01.250] I (31) boot: hi",
+            b"08:15:02.004 -> E (5) x: y\t",
+            b"\x1b[0;32mI (31) boot: hi\x1b[0m",
+            b"\xff\xfe\x00\x81ab",
+            b"tab\there\x07bell",
+            b"",
+        ] {
+            let b = clean_borrowed(raw);
+            let o = clean_owned(raw);
+            assert_eq!(
+                (b.text.as_ref(), &b.host_stamp, b.noise),
+                (o.text.as_str(), &o.host_stamp, o.noise),
+                "{raw:?}"
+            );
+            assert_eq!(b.is_noise(), o.is_noise());
+        }
     }
 }
