@@ -95,6 +95,8 @@ fn report(echo_p50_us: u64, limit: f64) -> Report {
             messages_sent: 300,
             ..Default::default()
         }],
+        timeline_resolution_ms: 1000,
+        timeline_buckets: Vec::new(),
         device: DeviceReport {
             observed: true,
             heap_source: Some("modelled".into()),

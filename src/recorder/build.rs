@@ -6,7 +6,7 @@ use hdrhistogram::Histogram;
 
 use super::{Recorder, State};
 use crate::report::model::{
-    DeviceReport, Distribution, Metric, StepReport, StepStatus, TimelineSecond,
+    DeviceReport, Distribution, Metric, StepReport, StepStatus, TimelineBucket, TimelineSecond,
 };
 use crate::scenario::metrics;
 
@@ -14,6 +14,11 @@ use crate::scenario::metrics;
 pub struct StepSummary {
     pub steps: Vec<StepReport>,
     pub timeline: Vec<TimelineSecond>,
+    /// `timeline_resolution_ms` of the report: 100 for a run shorter than the fine
+    /// window, 1000 beyond.
+    pub timeline_resolution_ms: u32,
+    /// The fine timeline for a short run, empty for a longer one.
+    pub timeline_buckets: Vec<TimelineBucket>,
     pub device: DeviceReport,
 }
 
@@ -60,9 +65,16 @@ impl Recorder {
         self.collect(true);
         let now = self.elapsed();
         let st = self.lock();
+        let resolution = super::fine::resolution_ms(now);
         StepSummary {
             steps: st.steps.iter().map(|s| step_report(s, now)).collect(),
             timeline: timeline(&st, now),
+            timeline_resolution_ms: resolution,
+            timeline_buckets: if u64::from(resolution) < 1000 {
+                fine_timeline(&st, now)
+            } else {
+                Vec::new()
+            },
             device: device(&st),
         }
     }
@@ -143,6 +155,34 @@ fn timeline(st: &State, now: Duration) -> Vec<TimelineSecond> {
                 connections: st.open_connections,
                 ..Default::default()
             },
+        })
+        .collect()
+}
+
+/// The fine buckets up to `now` (inside the window: the caller checked).
+fn fine_timeline(st: &State, now: Duration) -> Vec<TimelineBucket> {
+    let total = (now.as_millis() as u64 / super::FINE_MS + 1) as usize;
+    (0..total.max(st.fine.len()))
+        .map(|i| {
+            let t_ms = i as u64 * super::FINE_MS;
+            match st.fine.get(i) {
+                Some(b) => TimelineBucket {
+                    t_ms,
+                    messages_sent: b.sent,
+                    messages_received: b.received,
+                    connections: b.connections,
+                    connects: b.connects,
+                    disconnects: b.disconnects,
+                    errors: b.errors,
+                    latency_p99_us: b.p99(),
+                    heap_free_bytes: b.heap,
+                },
+                None => TimelineBucket {
+                    t_ms,
+                    connections: st.open_connections,
+                    ..Default::default()
+                },
+            }
         })
         .collect()
 }

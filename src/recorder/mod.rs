@@ -9,9 +9,11 @@
 //!
 //! Memory stays bounded on long runs: a second of the timeline keeps a full histogram
 //! only while it is recent (shards may still hand samples in); after that it keeps its
-//! p99 and counters, some tens of bytes.
+//! p99 and counters, some tens of bytes. Short runs also get a finer timeline
+//! (`fine.rs`), kept for a fixed window from the start only.
 
 mod build;
+mod fine;
 mod shard;
 
 use std::collections::BTreeMap;
@@ -26,6 +28,7 @@ use crate::scenario::metrics;
 use shard::{SHARDS, Shard, ShardSecond, my_shard};
 
 pub use build::{StepSummary, device_metric, distribution};
+pub use fine::{FINE_MS, FINE_WINDOW_MS};
 
 /// Highest value a histogram holds: 10 minutes in µs; larger samples are clamped.
 const HIST_MAX_US: u64 = 600_000_000;
@@ -68,6 +71,10 @@ struct State {
     seconds: Vec<Second>,
     /// Seconds before this index keep only their summary figures.
     sealed: usize,
+    /// The fine timeline's buckets (`fine.rs`), at most `FINE_BUCKETS`.
+    fine: Vec<Second>,
+    /// Fine buckets before this index keep only their summary figures.
+    fine_sealed: usize,
     /// Emptied per-second histograms, reused so a long run does not allocate (and
     /// fragment the heap with) one large histogram per second.
     /// Boxed as the seconds hold them, so they move in and out without a copy.
@@ -100,6 +107,34 @@ impl Second {
             .filter(|h| !h.is_empty())
             .map(|h| h.value_at_quantile(0.99))
             .or(self.latency_p99)
+    }
+}
+
+/// Adds a shard's counts and samples to a timeline entry (a second or a fine bucket);
+/// hands back the shard's histogram when the entry did not keep it, for reuse.
+fn merge_figures(sec: &mut Second, from: ShardSecond, sealed: bool) -> Option<Box<Histogram<u64>>> {
+    sec.sent += from.sent;
+    sec.received += from.received;
+    match from.latency {
+        Some(h) if h.is_empty() => Some(h),
+        Some(h) => match &mut sec.latency {
+            Some(x) => {
+                let _ = x.add(&*h);
+                Some(h)
+            }
+            None if sealed => {
+                // Not reached by the shards (entries are sealed only after every
+                // shard handed them in); a late `sample_at` keeps an upper bound.
+                let p = h.value_at_quantile(0.99);
+                sec.latency_p99 = Some(sec.latency_p99.map_or(p, |q| q.max(p)));
+                Some(h)
+            }
+            None => {
+                sec.latency = Some(h);
+                None
+            }
+        },
+        None => None,
     }
 }
 
@@ -180,9 +215,13 @@ impl Recorder {
         lock(&self.inner.state)
     }
 
-    /// The timeline's second at `at`; seconds it adds hold the gauge as it stands.
-    fn second(state: &mut State, at: Duration) -> &mut Second {
-        Self::second_no(state, at.as_secs())
+    /// Applies `f` to the timeline's second at `at` and, inside the fine window, to its
+    /// fine bucket; entries this adds hold the gauge as it stands.
+    fn each_bucket(state: &mut State, at: Duration, f: impl Fn(&mut Second)) {
+        f(Self::second_no(state, at.as_secs()));
+        if let Some(b) = Self::fine(state, at) {
+            f(b);
+        }
     }
 
     fn second_no(state: &mut State, s: u64) -> &mut Second {
@@ -201,30 +240,7 @@ impl Recorder {
     fn merge_second(state: &mut State, from: ShardSecond) {
         let sealed = (from.at as usize) < state.sealed;
         let sec = Self::second_no(state, from.at);
-        sec.sent += from.sent;
-        sec.received += from.received;
-        let leftover = match from.latency {
-            Some(h) if h.is_empty() => Some(h),
-            Some(h) => match &mut sec.latency {
-                Some(x) => {
-                    let _ = x.add(&*h);
-                    Some(h)
-                }
-                None if sealed => {
-                    // Not reached by the shards (seconds are sealed only after every
-                    // shard handed them in); a late `sample_at` keeps an upper bound.
-                    let p = h.value_at_quantile(0.99);
-                    sec.latency_p99 = Some(sec.latency_p99.map_or(p, |q| q.max(p)));
-                    Some(h)
-                }
-                None => {
-                    sec.latency = Some(h);
-                    None
-                }
-            },
-            None => None,
-        };
-        if let Some(h) = leftover {
+        if let Some(h) = merge_figures(sec, from, sealed) {
             Self::recycle(state, h);
         }
     }
@@ -272,6 +288,14 @@ impl Recorder {
         if take && let Some(sec) = shard.second.take() {
             Self::merge_second(state, sec);
         }
+        let take_fine = match (&shard.fine, older_than) {
+            (Some(_), None) => true,
+            (Some(b), Some(limit)) => b.at < limit * 1000 / FINE_MS,
+            (None, _) => false,
+        };
+        if take_fine && let Some(b) = shard.fine.take() {
+            Self::merge_fine(state, b);
+        }
     }
 
     /// Moves every shard's figures into the state (the running second's too when `all`).
@@ -306,8 +330,19 @@ impl Recorder {
                     Self::merge_second(&mut st, sec);
                 }
             }
+            if sh
+                .fine
+                .as_ref()
+                .is_some_and(|b| b.at < upto * 1000 / FINE_MS)
+            {
+                let mut st = self.lock();
+                if let Some(b) = sh.fine.take() {
+                    Self::merge_fine(&mut st, b);
+                }
+            }
         }
         let mut st = self.lock();
+        Self::seal_fine(&mut st, upto);
         let end = (upto as usize).min(st.seconds.len());
         let begin = st.sealed.min(end);
         let mut freed = Vec::new();
@@ -371,7 +406,7 @@ impl Recorder {
             st.device.heap_free_min = Some(st.device.heap_free_min.map_or(low, |m| m.min(low)));
         }
         if let Some(free) = d.heap_free {
-            Self::second(&mut st, at).heap = Some(free);
+            Self::each_bucket(&mut st, at, |b| b.heap = Some(free));
         }
         if d.kind != "log" && st.device.events.len() < 100_000 {
             st.device.events.push(DeviceEvent {
@@ -435,9 +470,18 @@ impl StepRec {
     fn on_shard(&self, f: impl FnOnce(&mut Shard, usize)) {
         let inner = &self.rec.inner;
         let mut sh = lock(&inner.shards[my_shard()]);
-        let now = self.rec.elapsed().as_secs();
+        let elapsed = self.rec.elapsed();
+        let now = elapsed.as_secs();
         let (_, rolled) = sh.second_at(now);
         let rolled_over = rolled.is_some();
+        // The fine bucket rolls on its own clock and ends with the window.
+        let fine_done = match fine::bucket_of(elapsed) {
+            Some(b) => sh.fine_at(b),
+            None => sh.fine.take(),
+        };
+        if let Some(old) = fine_done {
+            Recorder::merge_fine(&mut self.rec.lock(), old);
+        }
         if let Some(old) = rolled {
             let mut st = self.rec.lock();
             Recorder::merge_second(&mut st, old);
@@ -461,6 +505,9 @@ impl StepRec {
             if let Some(sec) = sh.second.as_mut() {
                 sec.sent += n;
             }
+            if let Some(b) = sh.fine.as_mut() {
+                b.sent += n;
+            }
         })
     }
 
@@ -469,6 +516,9 @@ impl StepRec {
             sh.counts(step).2 += n;
             if let Some(sec) = sh.second.as_mut() {
                 sec.received += n;
+            }
+            if let Some(b) = sh.fine.as_mut() {
+                b.received += n;
             }
         })
     }
@@ -479,13 +529,19 @@ impl StepRec {
         let us = (d.as_micros() as u64).clamp(1, HIST_MAX_US);
         self.on_shard(|sh, step| {
             let _ = sh.hist(step, dist).record(us);
-            if (dist == "latency" || dist == "rtt")
-                && let Some(sec) = sh.second.as_mut()
-            {
-                let _ = sec
-                    .latency
-                    .get_or_insert_with(|| Box::new(new_hist()))
-                    .record(us);
+            if dist == "latency" || dist == "rtt" {
+                if let Some(sec) = sh.second.as_mut() {
+                    let _ = sec
+                        .latency
+                        .get_or_insert_with(|| Box::new(new_hist()))
+                        .record(us);
+                }
+                if let Some(b) = sh.fine.as_mut() {
+                    let _ = b
+                        .latency
+                        .get_or_insert_with(|| Box::new(fine::new_fine_hist()))
+                        .record(us);
+                }
             }
         })
     }
@@ -496,7 +552,8 @@ impl StepRec {
     /// already sealed keeps an upper bound of its p99 (the larger of the two).
     pub fn sample_at(&self, dist: &'static str, d: Duration, at: Instant) {
         let us = (d.as_micros() as u64).clamp(1, HIST_MAX_US);
-        let second = at.saturating_duration_since(self.rec.inner.start).as_secs();
+        let since = at.saturating_duration_since(self.rec.inner.start);
+        let second = since.as_secs();
         self.with(|st, _| {
             let step = &mut st.steps[self.idx];
             match step.hists.get_mut(dist) {
@@ -515,6 +572,13 @@ impl StepRec {
                 let mut one = ShardSecond::new(second);
                 one.latency = Some(h);
                 Recorder::merge_second(st, one);
+                if let Some(b) = fine::bucket_of(since) {
+                    let mut h = Box::new(fine::new_fine_hist());
+                    let _ = h.record(us);
+                    let mut one = ShardSecond::new(b);
+                    one.latency = Some(h);
+                    Recorder::merge_fine(st, one);
+                }
             }
         })
     }
@@ -552,7 +616,7 @@ impl StepRec {
                     failures.insert(cause.to_string(), 1);
                 }
             }
-            Recorder::second(st, at).errors += 1;
+            Recorder::each_bucket(st, at, |b| b.errors += 1);
         })
     }
 
@@ -573,31 +637,33 @@ impl StepRec {
             if step.errors.len() < 50 {
                 step.errors.push(t);
             }
-            Recorder::second(st, at).errors += 1;
+            Recorder::each_bucket(st, at, |b| b.errors += 1);
         })
     }
 
     pub fn connected(&self) {
         self.with(|st, at| {
-            // The second first: seconds it adds carry the gauge from before this event.
-            Recorder::second(st, at);
+            // The buckets first: buckets they add carry the gauge from before this event.
+            Recorder::each_bucket(st, at, |_| {});
             st.open_connections += 1;
             st.steps[self.idx].connections += 1;
             let open = st.open_connections;
-            let sec = Recorder::second(st, at);
-            sec.connects += 1;
-            sec.connections = open;
+            Recorder::each_bucket(st, at, |b| {
+                b.connects += 1;
+                b.connections = open;
+            });
         })
     }
 
     pub fn disconnected(&self) {
         self.with(|st, at| {
-            Recorder::second(st, at);
+            Recorder::each_bucket(st, at, |_| {});
             st.open_connections = st.open_connections.saturating_sub(1);
             let open = st.open_connections;
-            let sec = Recorder::second(st, at);
-            sec.disconnects += 1;
-            sec.connections = open;
+            Recorder::each_bucket(st, at, |b| {
+                b.disconnects += 1;
+                b.connections = open;
+            });
         })
     }
 
@@ -663,5 +729,27 @@ mod tests {
         assert_eq!(s.device.heap_free_min_bytes, Some(900));
         assert_eq!(device_metric(&s.device, "heap_free_min"), Some(900.0));
         assert_eq!(rec.serial_log().unwrap().lines().count(), 1);
+    }
+
+    #[test]
+    fn short_run_has_fine_buckets_that_add_up_to_the_seconds() {
+        let rec = Recorder::new();
+        let step = rec.begin_step("echo", "echo", serde_json::json!({}));
+        step.connected();
+        step.sent(5);
+        step.received(4);
+        step.sample("latency", Duration::from_micros(250));
+        step.finish(StepStatus::Passed);
+        let s = rec.summarize();
+        assert_eq!(s.timeline_resolution_ms, 100);
+        assert!(!s.timeline_buckets.is_empty());
+        let sent: u64 = s.timeline_buckets.iter().map(|b| b.messages_sent).sum();
+        let received: u64 = s.timeline_buckets.iter().map(|b| b.messages_received).sum();
+        assert_eq!((sent, received), (5, 4));
+        let connects: u64 = s.timeline_buckets.iter().map(|b| b.connects).sum();
+        assert_eq!(connects, 1);
+        let p99 = s.timeline_buckets.iter().find_map(|b| b.latency_p99_us);
+        assert!(p99.is_some_and(|p| (247..=253).contains(&p)), "{p99:?}");
+        assert_eq!(s.timeline_buckets.last().unwrap().connections, 1);
     }
 }

@@ -43,9 +43,12 @@ pub struct Shard {
     pub counts: Vec<(usize, u64, u64)>,
     /// The second of the run this shard is filling, if any.
     pub second: Option<ShardSecond>,
+    /// The fine bucket (`fine.rs`) this shard is filling, while the run is young
+    /// enough to have them; `at` is the bucket's index.
+    pub fine: Option<ShardSecond>,
 }
 
-/// One second's figures as one shard saw them.
+/// One second's (or one fine bucket's) figures as one shard saw them.
 pub struct ShardSecond {
     pub at: u64,
     pub sent: u64,
@@ -73,6 +76,14 @@ impl Shard {
             _ => self.second.replace(ShardSecond::new(at)),
         };
         (self.second.as_mut().expect("just set"), old)
+    }
+
+    /// The running fine bucket; hands back the previous one when `at` is a new one.
+    pub fn fine_at(&mut self, at: u64) -> Option<ShardSecond> {
+        match &self.fine {
+            Some(s) if s.at == at => None,
+            _ => self.fine.replace(ShardSecond::new(at)),
+        }
     }
 
     pub fn hist(&mut self, step: usize, dist: &'static str) -> &mut Histogram<u64> {

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use super::format::{self, escape_markup as esc};
 use super::markdown::percentiles;
-use super::model::{Report, StepReport, StepStatus, TargetKind, Verdict};
+use super::model::{Report, StepReport, StepStatus, TargetKind, TimelineBucket, Verdict};
 use super::summary::{self, SIMULATED_LABEL};
 use super::svg::{Band, LineChart, Marker, Rule, Series, XScale};
 use crate::scenario::threshold::{self, MetricRef, Unit};
@@ -305,18 +305,28 @@ fn timeline(h: &mut String, r: &Report) {
         h.push_str("<p class=\"muted\">No per-second timeline was recorded.</p></section>\n");
         return;
     }
-    h.push_str("<p class=\"muted\">Per second since the run started; shaded spans are the steps, dashed lines the thresholds, triangles the device's events. Seconds with no sample are left as gaps.</p><div class=\"charts\">");
-    let per_second = |f: fn(&super::model::TimelineSecond) -> u64| -> Vec<(f64, f64)> {
-        r.timeline
-            .iter()
-            .map(|t| (f64::from(t.second), f(t) as f64))
-            .collect()
+    // Short runs come in 100 ms buckets, longer ones per second (`timeline_resolution_ms`).
+    let (resolution_ms, buckets) = r.finest_timeline();
+    let per = if resolution_ms == 1000 {
+        "second".to_string()
+    } else {
+        format!("{resolution_ms} ms")
     };
-    // A second without a figure is a gap, not a zero and not a line across it.
-    let gapped = |f: fn(&super::model::TimelineSecond) -> Option<u64>| -> Vec<(f64, f64)> {
-        r.timeline
+    let _ = write!(
+        h,
+        "<p class=\"muted\">Per {per} since the run started (runs under {} are drawn in {} ms buckets, longer ones per second); shaded spans are the steps, dashed lines the thresholds, triangles the device's events. Buckets with no sample are left as gaps.</p><div class=\"charts\">",
+        format::duration_ms(crate::recorder::FINE_WINDOW_MS),
+        crate::recorder::FINE_MS,
+    );
+    let x = |t: &TimelineBucket| t.t_ms as f64 / 1000.0;
+    let per_bucket = |f: fn(&TimelineBucket) -> u64| -> Vec<(f64, f64)> {
+        buckets.iter().map(|t| (x(t), f(t) as f64)).collect()
+    };
+    // A bucket without a figure is a gap, not a zero and not a line across it.
+    let gapped = |f: fn(&TimelineBucket) -> Option<u64>| -> Vec<(f64, f64)> {
+        buckets
             .iter()
-            .map(|t| (f64::from(t.second), f(t).map_or(f64::NAN, |v| v as f64)))
+            .map(|t| (x(t), f(t).map_or(f64::NAN, |v| v as f64)))
             .collect()
     };
     let count_format: fn(f64) -> String = |v| format::number(v, 1);
@@ -342,17 +352,17 @@ fn timeline(h: &mut String, r: &Report) {
     // Received drawn solid under a dashed "sent": equal when nothing is lost, and
     // both still visible then.
     let throughput = chart(
-        "Messages per second",
+        &format!("Messages per {per}"),
         count_format,
         1.0,
         vec![
             line(
                 "received",
                 RECEIVED,
-                per_second(|t| t.messages_received),
+                per_bucket(|t| t.messages_received),
                 false,
             ),
-            line("sent", SENT, per_second(|t| t.messages_sent), true),
+            line("sent", SENT, per_bucket(|t| t.messages_sent), true),
         ],
         Vec::new(),
     );
@@ -360,14 +370,14 @@ fn timeline(h: &mut String, r: &Report) {
     let mut conn_series = vec![line(
         "open connections",
         CONNECTIONS,
-        per_second(|t| t.connections),
+        per_bucket(|t| t.connections),
         false,
     )];
-    if r.timeline.iter().any(|t| t.errors > 0) {
-        conn_series.push(line("errors", ERRORS, per_second(|t| t.errors), true));
+    if buckets.iter().any(|t| t.errors > 0) {
+        conn_series.push(line("errors", ERRORS, per_bucket(|t| t.errors), true));
     }
     h.push_str(&chart("Connections", count_format, 1.0, conn_series, Vec::new()).render());
-    if r.timeline.iter().any(|t| t.latency_p99_us.is_some()) {
+    if buckets.iter().any(|t| t.latency_p99_us.is_some()) {
         let rules = threshold_rules(
             r,
             |m| matches!(m, MetricRef::Distribution { dist, stat, .. } if dist == "latency" && stat == "p99"),
@@ -375,7 +385,7 @@ fn timeline(h: &mut String, r: &Report) {
         let series = vec![line("p99", LATENCY, gapped(|t| t.latency_p99_us), false)];
         h.push_str(
             &chart(
-                "Latency p99 per second",
+                &format!("Latency p99 per {per}"),
                 format::duration_us,
                 1.0,
                 series,
@@ -384,7 +394,7 @@ fn timeline(h: &mut String, r: &Report) {
             .render(),
         );
     }
-    if r.timeline.iter().any(|t| t.heap_free_bytes.is_some()) {
+    if buckets.iter().any(|t| t.heap_free_bytes.is_some()) {
         let title = match r.device.heap_source.as_deref() {
             Some("modelled") => "Free heap on the device (modelled, not measured)",
             Some("allocator") => "Free heap on the device (allocator)",

@@ -39,6 +39,15 @@ pub struct Report {
     pub steps: Vec<StepReport>,
     /// One entry per whole second since the run started.
     pub timeline: Vec<TimelineSecond>,
+    /// Width of the finest timeline this report holds: 100 when the run was short
+    /// enough for `timeline_buckets`, else 1000 (only `timeline`). Absent in reports
+    /// written before it existed, which were per second.
+    #[serde(default = "per_second_ms")]
+    pub timeline_resolution_ms: u32,
+    /// The timeline at `timeline_resolution_ms` when that is finer than a second
+    /// (short runs), empty otherwise: the same figures as `timeline`, finer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timeline_buckets: Vec<TimelineBucket>,
     pub device: DeviceReport,
     pub thresholds: Vec<ThresholdResult>,
     /// Run-level errors (a step's own errors live in its `StepReport`).
@@ -47,6 +56,33 @@ pub struct Report {
 
 fn started_by_default() -> bool {
     true
+}
+
+fn per_second_ms() -> u32 {
+    1000
+}
+
+impl Report {
+    /// The finest timeline this report holds, with its bucket width in ms: the fine
+    /// buckets of a short run, else the seconds (as buckets), for charts that want one
+    /// shape whatever the run's length.
+    pub fn finest_timeline(&self) -> (u32, Vec<TimelineBucket>) {
+        if !self.timeline_buckets.is_empty() {
+            return (self.timeline_resolution_ms, self.timeline_buckets.clone());
+        }
+        let seconds = self.timeline.iter().map(|t| TimelineBucket {
+            t_ms: u64::from(t.second) * 1000,
+            messages_sent: t.messages_sent,
+            messages_received: t.messages_received,
+            connections: t.connections,
+            connects: t.connects,
+            disconnects: t.disconnects,
+            errors: t.errors,
+            latency_p99_us: t.latency_p99_us,
+            heap_free_bytes: t.heap_free_bytes,
+        });
+        (1000, seconds.collect())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -200,6 +236,25 @@ pub struct TimelineSecond {
     /// p99 of latencies recorded in that second, if any.
     pub latency_p99_us: Option<u64>,
     /// Last heap figure the device reported in that second.
+    pub heap_free_bytes: Option<u64>,
+}
+
+/// One bucket of the fine timeline: as [`TimelineSecond`], over
+/// `timeline_resolution_ms` from `t_ms`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TimelineBucket {
+    /// Milliseconds since the run started, where the bucket begins.
+    pub t_ms: u64,
+    pub messages_sent: u64,
+    pub messages_received: u64,
+    /// Open client connections at the end of the bucket.
+    pub connections: u64,
+    pub connects: u64,
+    pub disconnects: u64,
+    pub errors: u64,
+    /// p99 of latencies recorded in that bucket, if any (to 1 %: 2 significant digits).
+    pub latency_p99_us: Option<u64>,
+    /// Last heap figure the device reported in that bucket.
     pub heap_free_bytes: Option<u64>,
 }
 

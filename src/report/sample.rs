@@ -198,6 +198,8 @@ pub fn sample_report() -> Report {
         verdict: Verdict::Fail,
         steps: vec![connect, echo, fanout, exhaust],
         timeline,
+        timeline_resolution_ms: 1000,
+        timeline_buckets: Vec::new(),
         device: DeviceReport {
             observed: true,
             heap_source: Some("modelled".into()),

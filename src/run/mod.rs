@@ -441,6 +441,8 @@ fn skeleton(
         verdict: Verdict::Incomplete,
         steps: Vec::new(),
         timeline: Vec::new(),
+        timeline_resolution_ms: 1000,
+        timeline_buckets: Vec::new(),
         device: Default::default(),
         thresholds: Vec::new(),
         errors: Vec::new(),
@@ -580,6 +582,8 @@ fn build_report(
     report.interruption = interruption;
     report.steps = summary.steps;
     report.timeline = summary.timeline;
+    report.timeline_resolution_ms = summary.timeline_resolution_ms;
+    report.timeline_buckets = summary.timeline_buckets;
     report.device = summary.device;
     add_unstarted_steps(
         &mut report,
