@@ -1,5 +1,6 @@
-//! Which server a run talks to: `--sim`, `--target URL`, the scenario's `target:`, or —
-//! with none of those and no board found on USB — the in-process simulated board.
+//! Which server a run talks to, first that applies: `--sim`; `--target URL`; the ready
+//! line the board printed on its console (`--port`, or a board found on USB), which
+//! names its address; the scenario's `target:`; else the in-process simulated board.
 
 use std::net::ToSocketAddrs;
 
@@ -8,6 +9,7 @@ use thiserror::Error;
 
 use crate::client::Endpoint;
 use crate::client::tls::{Trust, client_config};
+use crate::console::event::Ready;
 use crate::report::model::TargetKind;
 use crate::serial::BoardPort;
 use crate::sim::SimOptions;
@@ -46,6 +48,35 @@ pub struct TargetRequest {
     pub scenario_url: Option<String>,
     pub trust: Option<Trust>,
     pub sim_options: SimOptions,
+    /// The board's console, when one is read: where it is, and its ready line if the
+    /// run waited for one.
+    pub console: Option<ConsoleSeen>,
+}
+
+/// What the console said before the target was chosen.
+#[derive(Debug, Clone)]
+pub struct ConsoleSeen {
+    /// The port's path as given.
+    pub port: String,
+    pub ready: Option<Ready>,
+    /// The console printed the simulated board's own lines (`wsbench sim` on a pty).
+    pub simulated: bool,
+}
+
+/// The ws:// URL a ready line announces (the address the board has: its AP address, or
+/// in station mode the one it obtained), and the wss:// one when it serves TLS.
+pub fn ready_urls(r: &Ready) -> (String, Option<String>) {
+    let url = |scheme: &str, port: u16, default: u16| {
+        if port == default {
+            format!("{scheme}://{}/ws", r.ip)
+        } else {
+            format!("{scheme}://{}:{port}/ws", r.ip)
+        }
+    };
+    (
+        url("ws", r.ws_port, 80),
+        (r.wss_port != 0).then(|| url("wss", r.wss_port, 443)),
+    )
 }
 
 /// The target a run uses, resolved.
@@ -126,6 +157,60 @@ pub async fn resolve(req: TargetRequest) -> Result<Target, TargetError> {
             .clone()
             .map(|u| (u, "the scenario's `target:`"))
     };
+    let console = req.console.as_ref().filter(|_| !req.sim);
+    let board_kind = |c: &ConsoleSeen| {
+        if c.simulated {
+            TargetKind::Simulated
+        } else {
+            TargetKind::Board
+        }
+    };
+    if let Some((url, why)) = req
+        .url
+        .clone()
+        .filter(|_| !req.sim)
+        .map(|u| (u, "given with --target"))
+    {
+        let endpoint = endpoint(&url, &trust)?;
+        let (kind, because) = match console {
+            Some(c) => (
+                board_kind(c),
+                format!("{why}; its console read on {}", c.port),
+            ),
+            None => (TargetKind::Url, why.to_string()),
+        };
+        return Ok(Target {
+            kind,
+            endpoint,
+            wss: None,
+            trust,
+            selected_because: because,
+            sim: None,
+        });
+    }
+    if let Some((c, ready)) = console.and_then(|c| Some((c, c.ready.as_ref()?))) {
+        let (ws, wss) = ready_urls(ready);
+        let wss = match wss {
+            Some(u) => Some(endpoint(&u, &trust)?),
+            None => None,
+        };
+        return Ok(Target {
+            kind: board_kind(c),
+            endpoint: endpoint(&ws, &trust)?,
+            wss,
+            trust,
+            selected_because: format!(
+                "the ready line on {} (the address the board announced{})",
+                c.port,
+                if c.simulated {
+                    "; its console says it is the simulated board"
+                } else {
+                    ""
+                }
+            ),
+            sim: None,
+        });
+    }
     if let Some((url, why)) = given {
         let endpoint = endpoint(&url, &trust)?;
         return Ok(Target {
@@ -140,15 +225,7 @@ pub async fn resolve(req: TargetRequest) -> Result<Target, TargetError> {
     let selected_because = if req.sim {
         "--sim: the in-process simulated board".to_string()
     } else {
-        match board_on_usb() {
-            Some(port) => format!(
-                "no target given; a board was found on {port}, but wsbench cannot reach it without its network address: \
-                 running against the in-process simulated board (give --target ws://192.168.4.1/ws once the host is on the board's network)"
-            ),
-            None => {
-                "no target given and no board found: the in-process simulated board".to_string()
-            }
-        }
+        "no target given and no board found: the in-process simulated board".to_string()
     };
     let board = SimOnOwnRuntime::start(req.sim_options.clone())
         .await

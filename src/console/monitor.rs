@@ -379,17 +379,25 @@ fn user_patterns(scenario: Option<&Path>) -> Result<UserPatterns, Failure> {
         return Ok(UserPatterns::default());
     };
     let loaded = crate::scenario::load(path).map_err(|e| Failure::usage(*e))?;
+    scenario_patterns(&loaded).map_err(Failure::usage)
+}
+
+/// A loaded scenario's `console.events`, compiled (the run's console uses them too).
+pub fn scenario_patterns(
+    loaded: &crate::scenario::LoadedScenario,
+) -> Result<UserPatterns, miette::Report> {
     let mut patterns = Vec::new();
     for p in loaded.scenario.console.iter().flat_map(|c| &c.events) {
         // Checked at load; a failure here would be a defect, still reported plainly.
         let pattern = UserPattern::new(&p.name, &p.regex, p.level.map(|l| l.as_str()))
-            .map_err(|e| Failure::usage(miette::miette!("{}: {e}", path.display())))?;
+            .map_err(|e| miette::miette!("{}: {e}", loaded.path.display()))?;
         patterns.push(pattern);
     }
     Ok(UserPatterns::new(patterns))
 }
 
-fn bundled_symbols() -> Vec<(String, SymbolTable)> {
+/// The shipped symbol files of the bundled firmware, one per chip.
+pub fn bundled_symbols() -> Vec<(String, SymbolTable)> {
     let version = crate::bundled_firmware::manifest()
         .map(|m| m.version)
         .unwrap_or_default();

@@ -149,6 +149,7 @@ fn timeline(st: &State, now: Duration) -> Vec<TimelineSecond> {
                 errors: s.errors,
                 latency_p99_us: s.p99(),
                 heap_free_bytes: s.heap,
+                device_clients: s.device_clients,
             },
             None => TimelineSecond {
                 second: i as u32,
@@ -195,6 +196,10 @@ fn device(st: &State) -> DeviceReport {
         reboots: d.reboots,
         panics: d.panics,
         heap_free_min_bytes: d.heap_free_min,
+        warnings: d.warnings,
+        errors: d.errors,
+        user_events: d.user_events.clone(),
+        source: d.source.clone(),
         events: d.events.clone(),
     }
 }
@@ -205,10 +210,15 @@ pub fn device_metric(report: &DeviceReport, name: &str) -> Option<f64> {
         return None;
     }
     let count = |k: &str| report.events.iter().filter(|e| e.kind == k).count() as f64;
+    if let Some(event) = name.strip_prefix("events.") {
+        return Some(report.user_events.get(event).copied().unwrap_or(0) as f64);
+    }
     match name {
         "reboots" => Some(report.reboots as f64),
         "panics" => Some(report.panics as f64),
-        "heap_free_min" => report.heap_free_min_bytes.map(|v| v as f64),
+        "errors" => Some(report.errors as f64),
+        "warnings" => Some(report.warnings as f64),
+        "heap_free_min" | "heap.min" => report.heap_free_min_bytes.map(|v| v as f64),
         "purges" => Some(count("purge")),
         "refusals" => Some(count("refuse")),
         "events" => Some(report.events.len() as f64),

@@ -98,6 +98,7 @@ struct Second {
     /// Once sealed: the p99 of those samples.
     latency_p99: Option<u64>,
     heap: Option<u64>,
+    device_clients: Option<u64>,
 }
 
 impl Second {
@@ -159,11 +160,15 @@ struct StepRecord {
 #[derive(Default)]
 struct DeviceState {
     observed: bool,
+    source: Option<String>,
     heap_source: Option<String>,
     reboots: u64,
     panics: u64,
     purges: u64,
     refusals: u64,
+    warnings: u64,
+    errors: u64,
+    user_events: BTreeMap<String, u64>,
     heap_free_min: Option<u64>,
     events: Vec<DeviceEvent>,
     serial_log: String,
@@ -179,14 +184,27 @@ pub struct Live {
     pub failures: u64,
 }
 
-/// A device console line already classified by the console reader.
-#[derive(Debug, Clone)]
+/// One device event, already named by the console parser (`run::console`). `kind`
+/// decides what it counts towards: `reboot`, `panic`, `warning`, `error`, `purge`,
+/// `refuse`, `event` (a scenario pattern, by `name`); `boot` (the boot seen at
+/// attach) and the rest are only listed.
+#[derive(Debug, Clone, Default)]
 pub struct DeviceLine {
     pub kind: String,
+    /// What the report lists for it: the console line, or the incident's summary.
     pub line: String,
     pub heap_free: Option<u64>,
     pub heap_min: Option<u64>,
     pub heap_source: Option<String>,
+    /// The device's own count of open clients, when the line gave it.
+    pub clients: Option<u64>,
+    /// A scenario event's name (`kind == "event"`).
+    pub name: Option<String>,
+    /// Seen before the run started (the boot at attach): listed at 0 ms, its second's
+    /// figures untouched.
+    pub before_run: bool,
+    /// When it happened on the run's clock (its first line's arrival); default: now.
+    pub at: Option<Duration>,
 }
 
 impl Default for Recorder {
@@ -384,18 +402,42 @@ impl Recorder {
         }
     }
 
-    /// Records one device console line on the run's timeline.
-    pub fn device_line(&self, d: DeviceLine) {
-        let at = self.elapsed();
+    /// Says where the device side is read from (or, with `observed == false` left, why
+    /// it is not): the report names it.
+    pub fn device_source(&self, source: String, observed: bool) {
+        let mut st = self.lock();
+        st.device.source = Some(source);
+        st.device.observed |= observed;
+    }
+
+    /// One console line for `serial.log`, as it is to be saved (host time prefixed).
+    pub fn serial_line(&self, line: &str) {
         let mut st = self.lock();
         st.device.observed = true;
-        st.device.serial_log.push_str(&d.line);
+        st.device.serial_log.push_str(line);
         st.device.serial_log.push('\n');
+    }
+
+    /// Records one device event on the run's timeline.
+    pub fn device_line(&self, d: DeviceLine) {
+        let at = if d.before_run {
+            Duration::ZERO
+        } else {
+            d.at.unwrap_or_else(|| self.elapsed())
+        };
+        let mut st = self.lock();
+        st.device.observed = true;
         match d.kind.as_str() {
-            "boot" => st.device.reboots += 1,
+            "reboot" => st.device.reboots += 1,
             "panic" => st.device.panics += 1,
             "purge" => st.device.purges += 1,
             "refuse" => st.device.refusals += 1,
+            "warning" => st.device.warnings += 1,
+            "error" => st.device.errors += 1,
+            "event" => {
+                let name = d.name.clone().unwrap_or_default();
+                *st.device.user_events.entry(name).or_default() += 1;
+            }
             _ => {}
         }
         if let Some(src) = d.heap_source {
@@ -405,8 +447,13 @@ impl Recorder {
         if let Some(low) = low {
             st.device.heap_free_min = Some(st.device.heap_free_min.map_or(low, |m| m.min(low)));
         }
-        if let Some(free) = d.heap_free {
-            Self::each_bucket(&mut st, at, |b| b.heap = Some(free));
+        if !d.before_run {
+            if let Some(free) = d.heap_free {
+                Self::each_bucket(&mut st, at, |b| b.heap = Some(free));
+            }
+            if let Some(n) = d.clients {
+                Self::each_bucket(&mut st, at, |b| b.device_clients = Some(n));
+            }
         }
         if d.kind != "log" && st.device.events.len() < 100_000 {
             st.device.events.push(DeviceEvent {
@@ -415,6 +462,12 @@ impl Recorder {
                 line: d.line,
             });
         }
+    }
+
+    /// Whether a device console is being read: then a target that stops answering
+    /// may be rebooting (its boot lines arrive after the sockets drop), not lost.
+    pub fn device_observed(&self) -> bool {
+        self.lock().device.observed
     }
 
     /// The raw console text seen so far (for `serial.log`).
@@ -704,12 +757,15 @@ mod tests {
         step.finish(StepStatus::Passed);
         let unfinished = rec.begin_step("hold", "hold", serde_json::json!({}));
         unfinished.disconnected();
+        let line = "I (1) ws_server: heap free=1000 min_free=900 source=modelled";
+        rec.serial_line(line);
         rec.device_line(DeviceLine {
             kind: "heap".into(),
-            line: "I (1) ws_server: heap free=1000 min_free=900 source=modelled".into(),
+            line: line.into(),
             heap_free: Some(1000),
             heap_min: Some(900),
             heap_source: Some("modelled".into()),
+            ..DeviceLine::default()
         });
         let s = rec.summarize();
         assert_eq!(s.steps[0].status, StepStatus::Passed);

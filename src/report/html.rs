@@ -213,8 +213,10 @@ fn step_bands(r: &Report) -> Vec<Band> {
 }
 
 /// Device events worth a mark on the timeline, with their colour and label.
-const MARKED_EVENTS: [(&str, &str, &str); 5] = [
+const MARKED_EVENTS: [(&str, &str, &str); 7] = [
     ("boot", "#0f766e", "boot"),
+    ("reboot", "#be123c", "reboot"),
+    ("download_mode", "#a16207", "download mode"),
     ("panic", "#b91c1c", "panic"),
     ("purge", "#ea580c", "purge"),
     ("refuse", "#9333ea", "refusal"),
@@ -603,7 +605,12 @@ fn device(h: &mut String, r: &Report) {
     let d = &r.device;
     h.push_str("<h2>Device</h2><section>");
     if !d.observed {
-        h.push_str("<p class=\"muted\">Device side not observed (no serial console was read).</p></section>\n");
+        let why = d.source.as_deref().unwrap_or("no serial console was read");
+        let _ = writeln!(
+            h,
+            "<p class=\"muted\">Device side not observed ({}).</p></section>",
+            esc(why)
+        );
         return;
     }
     simulated_label(h, r);
@@ -615,6 +622,17 @@ fn device(h: &mut String, r: &Report) {
     h.push_str("<table class=\"facts\">");
     let _ = write!(h, "<tr><th>Reboots</th><td>{}</td></tr>", d.reboots);
     let _ = write!(h, "<tr><th>Panics</th><td>{}</td></tr>", d.panics);
+    let _ = write!(
+        h,
+        "<tr><th>Errors / warnings</th><td>{} / {}</td></tr>",
+        d.errors, d.warnings
+    );
+    for (name, n) in &d.user_events {
+        let _ = write!(h, "<tr><th>Event {}</th><td>{n}</td></tr>", esc(name));
+    }
+    if let Some(src) = &d.source {
+        let _ = write!(h, "<tr><th>Read from</th><td>{}</td></tr>", esc(src));
+    }
     if let Some(min) = d.heap_free_min_bytes {
         let _ = write!(
             h,
@@ -632,7 +650,10 @@ fn device(h: &mut String, r: &Report) {
         // A scroll box keeps a long soak's events from burying the rest of the page.
         h.push_str("<div class=\"events\"><table><tr><th class=\"num\">At</th><th>Event</th><th>Console line</th></tr>");
         for e in listed.iter().take(MAX_EVENTS) {
-            let alarm = matches!(e.kind.as_str(), "panic" | "boot" | "reboot" | "error");
+            let alarm = matches!(
+                e.kind.as_str(),
+                "panic" | "reboot" | "download_mode" | "watchdog" | "error"
+            );
             let _ = write!(
                 h,
                 "<tr{}><td class=\"num\">{}</td><td>{}</td><td class=\"line\">{}</td></tr>",

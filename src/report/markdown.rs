@@ -191,7 +191,8 @@ fn device(md: &mut String, r: &Report) {
     let d = &r.device;
     md.push_str("## Device\n\n");
     if !d.observed {
-        md.push_str("Device side not observed (no serial console was read).\n\n");
+        let why = d.source.as_deref().unwrap_or("no serial console was read");
+        let _ = writeln!(md, "Device side not observed ({why}).\n");
         return;
     }
     let heap_note = match d.heap_source.as_deref() {
@@ -202,6 +203,10 @@ fn device(md: &mut String, r: &Report) {
     md.push_str("| | |\n|---|---|\n");
     let _ = writeln!(md, "| Reboots | {} |", d.reboots);
     let _ = writeln!(md, "| Panics | {} |", d.panics);
+    let _ = writeln!(md, "| Errors / warnings | {} / {} |", d.errors, d.warnings);
+    for (name, n) in &d.user_events {
+        let _ = writeln!(md, "| Event {} | {n} |", text(name));
+    }
     if let Some(min) = d.heap_free_min_bytes {
         let _ = writeln!(
             md,

@@ -237,6 +237,11 @@ pub struct TimelineSecond {
     pub latency_p99_us: Option<u64>,
     /// Last heap figure the device reported in that second.
     pub heap_free_bytes: Option<u64>,
+    /// The client count the device itself last logged in that second, beside the
+    /// tool's `connections`: the two disagree when the server keeps sockets the tool
+    /// already closed (or the other way round).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_clients: Option<u64>,
 }
 
 /// One bucket of the fine timeline: as [`TimelineSecond`], over
@@ -267,6 +272,18 @@ pub struct DeviceReport {
     pub reboots: u64,
     pub panics: u64,
     pub heap_free_min_bytes: Option<u64>,
+    /// Warning (`W`) and error (`E`) log lines no profile claimed as a known event.
+    #[serde(default)]
+    pub warnings: u64,
+    #[serde(default)]
+    pub errors: u64,
+    /// The scenario's `console.events`, by name: how often each matched.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub user_events: BTreeMap<String, u64>,
+    /// Where the device side was read from ("serial console /dev/ttyUSB0", "the
+    /// simulated board's console"), or why it was not observed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// Device events on the run's timeline (open, close, purge, refuse, boot, panic...).
     pub events: Vec<DeviceEvent>,
 }

@@ -165,6 +165,7 @@ pub fn sample_report() -> Report {
                 errors: u64::from(second == 7),
                 latency_p99_us: (echoing || fanning).then_some(1_800 + u64::from(second) * 20),
                 heap_free_bytes: Some(210_000 - u64::from(second.min(18)) * 1_200),
+                device_clients: None,
             }
         })
         .collect();
@@ -206,6 +207,10 @@ pub fn sample_report() -> Report {
             reboots: 0,
             panics: 0,
             heap_free_min_bytes: Some(188_400),
+            source: Some("the simulated board's console".into()),
+            warnings: 0,
+            errors: 0,
+            user_events: Default::default(),
             events: vec![
                 DeviceEvent {
                     at_ms: 120,

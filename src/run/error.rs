@@ -37,4 +37,26 @@ pub enum RunError {
         help("the system refused threads or file descriptors; check `ulimit -n` and `ulimit -u`")
     )]
     Runtime(String),
+    #[error("cannot read the board's console on {port}: {reason}")]
+    #[diagnostic(
+        code(wsbench::run::console),
+        help(
+            "check the path (`wsbench ports` lists the serial ports) and that no other program (idf.py monitor, screen, a second wsbench) holds it; or run without --port / WSBENCH_PORT"
+        )
+    )]
+    Console { port: String, reason: String },
+    #[error(
+        "no ready line from the board on {port} within {timeout}, so its address is unknown; last console lines: {last_lines}"
+    )]
+    #[diagnostic(
+        code(wsbench::run::no_ready_line),
+        help(
+            "press the board's reset (EN) button while wsbench waits, check that it runs firmware that prints `ready ... ip=...` (`wsbench flash`), or give the address with --target ws://IP/ws"
+        )
+    )]
+    NoReadyLine {
+        port: String,
+        timeout: String,
+        last_lines: String,
+    },
 }

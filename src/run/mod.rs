@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
 use crate::client::tls::Trust;
 use crate::exit::{CommandResult, Failure, Outcome};
@@ -30,6 +30,7 @@ use crate::steps::{self, PooledClient, StepCtx};
 use crate::target::{self, Target, TargetRequest};
 use crate::terminal::out_line;
 
+pub use console::Console;
 pub use error::RunError;
 pub use progress::Mode;
 use progress::StepProgress;
@@ -50,10 +51,15 @@ pub struct RunArgs {
     /// Run against the in-process simulated board, whatever the scenario says.
     #[arg(long)]
     pub sim: bool,
-    /// The board's serial console port (e.g. /dev/ttyUSB0), read into the run's
-    /// timeline.
+    /// The board's serial console port (e.g. /dev/ttyUSB0), read from before the
+    /// target is chosen into the run's timeline; without --target, the board's ready
+    /// line names the target.
     #[arg(long, value_name = "PORT", env = "WSBENCH_PORT")]
     pub port: Option<PathBuf>,
+    /// How long to wait for the board's ready line on its console when it has to name
+    /// the target (no --target).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub ready_timeout: Duration,
     /// Trust this PEM certificate for wss://: a CA certificate (trust anchor) or the
     /// server's own self-signed certificate (pinned: only that exact certificate is
     /// accepted), instead of the bundled device certificate.
@@ -140,13 +146,40 @@ async fn run_cli(
 ) -> CommandResult {
     let mode = Mode::detect(args.quiet || args.json);
     let trust = trust_of(&args);
-    let request = TargetRequest {
+    let mut request = TargetRequest {
         url: args.target.clone(),
         sim: args.sim,
         scenario_url: loaded.scenario.target.clone(),
         trust: Some(trust.clone()),
         sim_options: sim_options(&loaded),
+        console: None,
     };
+    let user = match crate::console::monitor::scenario_patterns(&loaded) {
+        Ok(u) => u,
+        Err(e) => {
+            folder.discard_if_empty();
+            return Err(Failure::usage(e));
+        }
+    };
+    // The console first, so the board's boot and ready lines are read, not lost.
+    let mut console = None;
+    if let Some((path, found)) = console_port(&args, &loaded) {
+        let attached = attach_console(&args, mode, &path, found, user.clone()).await;
+        match attached {
+            Ok((c, seen)) => {
+                console = Some(c);
+                request.console = Some(seen);
+            }
+            Err(e) => {
+                let info = requested_target_info(&request, &trust);
+                let report = unstarted_report(&loaded, info, &folder, started_at, &e.to_string());
+                if let Err(w) = crate::report::write_report_dir(&report, &folder.path, None) {
+                    eprintln!("wsbench: could not write the report either: {w}");
+                }
+                return Err(Failure::unrunnable(e));
+            }
+        }
+    }
     let target = match target::resolve(request.clone()).await {
         Ok(t) => t,
         Err(e @ (target::TargetError::BadUrl { .. } | target::TargetError::Tls(_))) => {
@@ -208,7 +241,12 @@ async fn run_cli(
         connect_timeout: args.connect_timeout,
         progress: mode,
     };
-    let console = target.sim.as_ref().map(|b| b.console_lines());
+    let console = console.or_else(|| {
+        target
+            .sim
+            .as_ref()
+            .map(|b| Console::simulated(b.console_lines(), user))
+    });
     let outcome = execute(&plan, &target, console, stop_rx).await;
     signals.abort();
     if let Some(board) = target.sim {
@@ -222,6 +260,79 @@ async fn run_cli(
         &folder,
         outcome.start_failure,
     )
+}
+
+/// The console port of this run: `--port`/`WSBENCH_PORT`, or, when nothing names a
+/// target, a board found on USB (`true`: found, not given). Never with `--sim`.
+fn console_port(args: &RunArgs, loaded: &LoadedScenario) -> Option<(PathBuf, bool)> {
+    if args.sim {
+        return None;
+    }
+    if let Some(p) = &args.port {
+        return Some((p.clone(), false));
+    }
+    if args.target.is_some() || loaded.scenario.target.is_some() {
+        return None;
+    }
+    target::board_on_usb().map(|b| (b.path, true))
+}
+
+/// Opens the console and, when it must name the target, waits for the ready line.
+async fn attach_console(
+    args: &RunArgs,
+    mode: Mode,
+    path: &std::path::Path,
+    found_on_usb: bool,
+    user: crate::console::profile::UserPatterns,
+) -> Result<(Console, target::ConsoleSeen), RunError> {
+    let mut console = Console::open_port(path, user)?;
+    let port = path.display().to_string();
+    let needs_ready = args.target.is_none();
+    // With --target the ready line is not needed, but a short look lets the boot at
+    // attach be told apart from a reboot during the run.
+    let wait = if needs_ready {
+        args.ready_timeout
+    } else {
+        Duration::from_secs(2)
+    };
+    if needs_ready && mode != Mode::Quiet {
+        out_line(&format!(
+            "console  {port}{}: waiting up to {} for the board's ready line (press its reset button if it booted long ago)",
+            if found_on_usb {
+                " (board found on USB)"
+            } else {
+                ""
+            },
+            humantime::format_duration(wait)
+        ));
+    }
+    let ready = match console.wait_ready(wait).await {
+        Ok(r) => Some(r),
+        Err(_) if !needs_ready => None,
+        Err(last) => {
+            return Err(RunError::NoReadyLine {
+                port,
+                timeout: humantime::format_duration(wait).to_string(),
+                last_lines: if last.is_empty() {
+                    "nothing".into()
+                } else {
+                    format!("\"{}\"", last.join("\" / \""))
+                },
+            });
+        }
+    };
+    // A board cannot be at a loopback address: a ready line naming one is the
+    // simulated board's (`wsbench sim` on a pty), and is labelled so.
+    let loopback = ready
+        .as_ref()
+        .and_then(|r| r.ip.parse::<std::net::IpAddr>().ok())
+        .is_some_and(|ip| ip.is_loopback());
+    let seen = target::ConsoleSeen {
+        port,
+        ready,
+        simulated: console.says_simulated() || loopback,
+    };
+    Ok((console, seen))
 }
 
 /// Writes the report, prints the summary (or `--json`), gives the exit code.
@@ -297,13 +408,14 @@ pub struct RunOutcome {
 
 /// Runs a scenario against a resolved target and builds its report: the library entry
 /// point `wsbench run` uses, and that later commands (`wsbench ci`, several boards in
-/// one job) can call per target. `console` feeds device lines into the timeline;
+/// one job) can call per target. `console` (a port's or the simulated board's, opened
+/// before the target was resolved) feeds device events into the timeline;
 /// `stop` ends the run early with the reason sent (the report is then incomplete).
 /// Prints only progress (per `plan.progress`); never writes files.
 pub async fn execute(
     plan: &RunPlan<'_>,
     target: &Target,
-    console: Option<broadcast::Receiver<String>>,
+    console: Option<Console>,
     stop: watch::Receiver<Option<String>>,
 ) -> RunOutcome {
     if let Err(e) = preflight(target, plan.connect_timeout).await {
@@ -324,12 +436,18 @@ pub async fn execute(
         };
     }
     let recorder = Recorder::new();
-    let console_task = console.map(|lines| tokio::spawn(console::follow(lines, recorder.clone())));
+    let following = match console {
+        Some(c) => Some(c.follow(recorder.clone(), plan.progress)),
+        None => {
+            recorder.device_source(not_observed_reason(target), false);
+            None
+        }
+    };
     let interruption = run_steps(plan.loaded, target, &recorder, plan.progress, stop).await;
-    // Let the device log the last closes before the console stops.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    if let Some(t) = console_task {
-        t.abort();
+    if let Some(f) = following {
+        // Let the device log the last closes before the console stops.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        f.stop().await;
     }
     let serial_log = recorder.serial_log();
     let report = build_report(plan, target, &recorder, interruption);
@@ -337,6 +455,13 @@ pub async fn execute(
         report,
         serial_log,
         start_failure: None,
+    }
+}
+
+fn not_observed_reason(target: &Target) -> String {
+    match target.kind {
+        model::TargetKind::Url => "no serial console was read: the target is a URL; give the board's console with --port PATH (or WSBENCH_PORT)".into(),
+        _ => "no serial console was read on this target".into(),
     }
 }
 
@@ -541,7 +666,11 @@ async fn run_steps(
         }
         // A step that hit errors may mean the target is gone: check before going on.
         if rec.has_errors() {
-            match target.endpoint.connect(None, Duration::from_secs(2)).await {
+            let reachable = match target.endpoint.connect(None, Duration::from_secs(2)).await {
+                Err(_) if recorder.device_observed() => back_after_reset(target, &rec).await,
+                other => other,
+            };
+            match reachable {
                 Ok((mut ws, _)) => {
                     let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
                 }
@@ -563,6 +692,31 @@ async fn run_steps(
     futures_util::future::join_all(closes).await;
     interruption
 }
+
+/// The device's console is read, so a target that stopped answering may be resetting:
+/// wait for it to serve again (a boot takes seconds) before calling it lost.
+async fn back_after_reset(
+    target: &Target,
+    rec: &crate::recorder::StepRec,
+) -> Result<(crate::client::Ws, crate::client::Timings), crate::client::ConnectError> {
+    let deadline = tokio::time::Instant::now() + REBOOT_GRACE;
+    loop {
+        let r = target.endpoint.connect(None, Duration::from_secs(2)).await;
+        if r.is_ok() || tokio::time::Instant::now() >= deadline {
+            if r.is_ok() {
+                rec.note(
+                    "the target stopped answering after this step and came back (see the device events for a reset)"
+                        .to_string(),
+                );
+            }
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// How long a device that reset during the run may take to serve again.
+const REBOOT_GRACE: Duration = Duration::from_secs(15);
 
 fn build_report(
     plan: &RunPlan<'_>,

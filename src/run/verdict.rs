@@ -9,7 +9,14 @@ fn stored_value(t: &Threshold, report: &Report) -> Result<f64, String> {
     match &t.metric {
         MetricRef::Device { metric, .. } => {
             if !report.device.observed {
-                return Err("not measured: no device console was read on this target".into());
+                return Err(format!(
+                    "not measured: the device side was not observed ({})",
+                    report
+                        .device
+                        .source
+                        .as_deref()
+                        .unwrap_or("no device console was read on this target")
+                ));
             }
             crate::recorder::device_metric(&report.device, metric)
                 .ok_or_else(|| "not measured: the device reported no heap figures".into())

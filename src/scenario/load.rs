@@ -119,7 +119,7 @@ pub fn parse(path: &Path, text: String) -> Result<LoadedScenario, Box<ScenarioEr
         .collect();
     let mut thresholds = Vec::new();
     for expr in &scenario.thresholds {
-        match threshold::parse(expr, &pairs) {
+        match threshold::parse(expr, &pairs).and_then(|t| known_console_event(t, &scenario)) {
             Ok(t) => thresholds.push(t),
             Err(message) => {
                 let pos = locate(&text, expr);
@@ -449,6 +449,43 @@ fn semantic_errors(s: &Scenario) -> Vec<(String, Option<At>)> {
         }
     }
     errs
+}
+
+/// A `device.events.NAME` threshold must name one of the scenario's `console.events`:
+/// an unknown name would never match and a `== 0` on it would pass for nothing.
+fn known_console_event(
+    t: Threshold,
+    scenario: &super::model::Scenario,
+) -> Result<Threshold, String> {
+    let threshold::MetricRef::Device { metric, .. } = &t.metric else {
+        return Ok(t);
+    };
+    let Some(name) = metric.strip_prefix("events.") else {
+        return Ok(t);
+    };
+    let names: Vec<&str> = scenario
+        .console
+        .iter()
+        .flat_map(|c| &c.events)
+        .map(|e| e.name.as_str())
+        .collect();
+    if names.contains(&name) {
+        return Ok(t);
+    }
+    Err(if names.is_empty() {
+        format!(
+            "`device.events.{name}` names a console event, but the scenario defines none (add `console: {{ events: [{{ name: {name}, regex: ... }}] }}`)"
+        )
+    } else {
+        format!(
+            "`device.events.{name}` names no console event of this scenario; its events are: {}",
+            names
+                .iter()
+                .map(|n| format!("device.events.{n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
 }
 
 #[cfg(test)]

@@ -190,6 +190,10 @@ pub fn step_direction(kind: &str, name: &str) -> Option<Direction> {
 
 /// The declared direction of a device metric (`reboots`).
 pub fn device_direction(name: &str) -> Option<Direction> {
+    if name.starts_with("events.") {
+        // A scenario's own event: whether more is worse only the scenario knows.
+        return Some(Neutral);
+    }
     DEVICE_METRICS
         .iter()
         .find(|(m, _, _)| *m == name)
@@ -205,6 +209,10 @@ pub const DEVICE_METRICS: &[(&str, MetricClass, Direction)] = &[
     ("reboots", Count, Lower),
     ("panics", Count, Lower),
     ("heap_free_min", Bytes, Higher),
+    // The same figure under the name the console docs use (`device.heap.min`).
+    ("heap.min", Bytes, Higher),
+    ("errors", Count, Lower),
+    ("warnings", Count, Lower),
     ("purges", Count, Neutral),
     ("refusals", Count, Neutral),
     ("events", Count, Neutral),

@@ -163,9 +163,18 @@ pub fn parse(expr: &str, steps: &[(String, String)]) -> Result<Threshold, String
 fn resolve(name: &str, steps: &[(String, String)]) -> Result<MetricRef, String> {
     let parts: Vec<&str> = name.split('.').collect();
     if parts[0] == "device" {
-        let m = parts.get(1).copied().unwrap_or("");
+        let m = name.strip_prefix("device.").unwrap_or("");
+        if let Some(event) = m.strip_prefix("events.")
+            && !event.is_empty()
+        {
+            // Checked against the scenario's `console.events` by the loader.
+            return Ok(MetricRef::Device {
+                metric: m.to_string(),
+                class: MetricClass::Count,
+            });
+        }
         return match metrics::DEVICE_METRICS.iter().find(|(n, _, _)| *n == m) {
-            Some((_, class, _)) if parts.len() == 2 => Ok(MetricRef::Device {
+            Some((_, class, _)) => Ok(MetricRef::Device {
                 metric: m.to_string(),
                 class: *class,
             }),
