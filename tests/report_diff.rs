@@ -304,8 +304,19 @@ fn run_into(reports: &Path, scenario: &Path, extra: &[&str]) -> PathBuf {
         .expect("a new report folder")
 }
 
+/// The tests that time real runs take turns: run side by side, each one's host noise
+/// would be the other's "regression".
+static TIMED_RUNS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_timed_test_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    TIMED_RUNS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 #[test]
 fn identical_runs_on_the_simulated_board_diff_clean_at_least_9_of_10_times() {
+    let _turn = one_timed_test_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("echo.yaml");
     std::fs::write(&scenario, ECHO_SCENARIO).unwrap();
@@ -376,6 +387,7 @@ fn delayed_echo_server(delay: std::time::Duration) -> u16 {
 
 #[test]
 fn a_server_slowed_by_a_known_delay_is_a_regression() {
+    let _turn = one_timed_test_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("echo.yaml");
     std::fs::write(&scenario, ECHO_SCENARIO).unwrap();
