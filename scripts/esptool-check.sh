@@ -61,17 +61,22 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-"$BIN" sim --ws-port 0 --wss-port 0 --chip "$CHIP" --console - \
-    --flash-file "$WORK/flash.bin" >"$WORK/sim.log" 2>&1 &
-SIM_PID=$!
-PTY=
-for _ in $(seq 100); do
-    PTY=$(sed -n 's/^  console: \(\/dev\/[^ ]*\).*/\1/p' "$WORK/sim.log" | head -1)
-    [ -n "$PTY" ] && break
-    kill -0 "$SIM_PID" 2>/dev/null || { cat "$WORK/sim.log"; fail "wsbench sim exited"; }
-    sleep 0.1
-done
-[ -n "$PTY" ] || fail "wsbench sim printed no console path"
+# start_sim FLASH_FILE LOG: a simulated board on that flash; sets SIM_PID and PTY.
+start_sim() {
+    "$BIN" sim --ws-port 0 --wss-port 0 --chip "$CHIP" --console - \
+        --flash-file "$1" >"$2" 2>&1 &
+    SIM_PID=$!
+    PTY=
+    for _ in $(seq 100); do
+        PTY=$(sed -n 's/^  console: \(\/dev\/[^ ]*\).*/\1/p' "$2" | head -1)
+        [ -n "$PTY" ] && return
+        kill -0 "$SIM_PID" 2>/dev/null || { cat "$2"; fail "wsbench sim exited"; }
+        sleep 0.1
+    done
+    cat "$2"
+    fail "wsbench sim printed no console path"
+}
+start_sim "$WORK/flash.bin" "$WORK/sim.log"
 echo "esptool-check: simulated $CHIP on $PTY, esptool $("$ESPTOOL" version | tail -1)"
 
 esptool() {
@@ -118,16 +123,7 @@ tail -n +"$MARK" "$WORK/sim.log" | grep -q "boot_simulated app=wsbench-firmware"
 
 # 7. wsbench flash on a fresh simulated board, then esptool checks what it wrote.
 kill "$SIM_PID" 2>/dev/null; wait "$SIM_PID" 2>/dev/null || true
-"$BIN" sim --ws-port 0 --wss-port 0 --chip "$CHIP" --console - \
-    --flash-file "$WORK/flash-wsbench.bin" >"$WORK/sim2.log" 2>&1 &
-SIM_PID=$!
-PTY=
-for _ in $(seq 100); do
-    PTY=$(sed -n 's/^  console: \(\/dev\/[^ ]*\).*/\1/p' "$WORK/sim2.log" | head -1)
-    [ -n "$PTY" ] && break
-    sleep 0.1
-done
-[ -n "$PTY" ] || { cat "$WORK/sim2.log"; fail "the second wsbench sim printed no console path"; }
+start_sim "$WORK/flash-wsbench.bin" "$WORK/sim2.log"
 echo "esptool-check: wsbench flash --port $PTY --baud $BAUD"
 START=$(date +%s.%N)
 timeout 600 "$BIN" flash --port "$PTY" --baud "$BAUD" </dev/null >"$WORK/wsbench-flash.log" 2>&1 \
