@@ -24,7 +24,6 @@ use std::time::{Duration, Instant};
 
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
@@ -284,7 +283,7 @@ impl ClientJob {
     async fn run(
         self,
         client: PooledClient,
-        released: UnboundedReceiver<u64>,
+        released: pacer::Released,
         // Per message: nanoseconds after the plan's start from which its latency counts.
         anchors: Arc<[AtomicU64]>,
     ) -> (ClientTally, Option<PooledClient>) {
@@ -328,7 +327,7 @@ impl ClientJob {
         &self,
         id: u32,
         mut sink: SplitSink<Ws, Message>,
-        mut released: UnboundedReceiver<u64>,
+        mut released: pacer::Released,
         anchors: &[AtomicU64],
     ) -> (SplitSink<Ws, Message>, Sent) {
         let count = self.plan.count_of(self.index);

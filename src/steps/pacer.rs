@@ -3,28 +3,52 @@
 //! tokio's timer has a 1 ms granularity, so a send scheduled on it starts up to a
 //! millisecond late, which is as large as the latencies worth measuring on loopback. The
 //! pacer instead sleeps on the OS clock (with the thread's timer slack set to 1 ns on
-//! Linux, so the kernel does not round its wake-ups up by 50 µs) to just before each due
-//! time and spins the last few microseconds on the monotonic clock, so a release leaves
-//! within microseconds of its due time; the client task it releases only has to wake and
-//! send. It does not spin longer: on a 2-core host a spinning thread takes the core the
-//! clients and the server need. What is left of the lateness is measured per message as
-//! `send_lag`.
+//! Linux, so the kernel does not round its wake-ups up by 50 µs). A long sleep ends
+//! 200 µs early, because waking an idle CPU overshoots by far more than waking a busy one;
+//! the rest is short sleeps and, for a client that is waiting, a spin of the last 12 µs
+//! on the monotonic clock, so a release leaves within microseconds of its due time. It
+//! spins no longer, and not at all when messages are closer than 48 µs or the client is
+//! still busy: on a 2-core host a spinning thread takes the core the clients and the
+//! server need. What is left of the lateness (the release, and the client task's own
+//! wake-up after it) is measured per message as `send_lag`.
+//!
+//! A release is one atomic store per message and a wake-up only for a client that waits
+//! for it, so a client behind schedule takes its whole backlog without a hand-over per
+//! message.
 //!
 //! The plan is one merged schedule over all clients: message `k` of the step is due
 //! at `start + k / rate` and belongs to client `k mod n` (its sequence number there is
 //! `k / n`). With `per: client` that is each client's own rate, staggered evenly; with
 //! `per: total` the clients share exactly the asked rate, with no rounding per client.
 
+use std::future::poll_fn;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::Poll;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use futures_util::task::AtomicWaker;
 
-/// Below this much time to go, the pacer spins instead of sleeping: an OS sleep
-/// overshoots by its wake-up time, some microseconds with no timer slack.
-const SPIN_BEFORE: Duration = Duration::from_micros(30);
+/// Below this much time to go, the pacer spins instead of sleeping, when the client it
+/// releases next is waiting: a short OS sleep overshoots by its wake-up time, about 5 µs
+/// here with no timer slack.
+const SPIN_BEFORE: Duration = Duration::from_micros(12);
+
+/// A sleep longer than this lets the CPU go idle, and waking an idle CPU (of a virtual
+/// machine above all) overshoots by tens to hundreds of microseconds; so a long wait
+/// ends this far ahead of the due time and the rest is waited in short sleeps.
+const SHORT_SLEEP: Duration = Duration::from_micros(200);
+
+/// Shortest sleep when not spinning. When the next client is busy it would not send
+/// sooner; and at a rate whose messages are closer than [`SPIN_MIN_GAP`], a sleep or a
+/// spin per message would make the pacer a busy thread of its own. The messages due
+/// meanwhile are released together.
+const BATCH_SLEEP: Duration = Duration::from_micros(20);
+
+/// Below this gap between messages, spinning [`SPIN_BEFORE`] per message would take
+/// more than a quarter of a core.
+const SPIN_MIN_GAP: Duration = Duration::from_micros(4 * SPIN_BEFORE.as_micros() as u64);
 
 /// Longest single sleep, so a stopped pacer notices within this time.
 const MAX_SLEEP: Duration = Duration::from_millis(20);
@@ -44,7 +68,11 @@ pub struct Plan {
 impl Plan {
     /// Due time of message `seq` of client `client`.
     pub fn due(&self, client: u32, seq: u64) -> Instant {
-        let k = seq * self.clients as u64 + client as u64;
+        self.due_k(seq * self.clients as u64 + client as u64)
+    }
+
+    /// Due time of the step's `k`-th message over all clients.
+    fn due_k(&self, k: u64) -> Instant {
         self.start + Duration::from_secs_f64(k as f64 / self.total_rate)
     }
 
@@ -56,8 +84,25 @@ impl Plan {
 
     /// Due time of the step's last message.
     pub fn last_due(&self) -> Instant {
-        self.start + Duration::from_secs_f64(self.total.saturating_sub(1) as f64 / self.total_rate)
+        self.due_k(self.total.saturating_sub(1))
     }
+}
+
+/// What the pacer thread and one client task share. A release is one store and, only
+/// when the client is waiting for it, one wake-up: a client behind schedule picks up
+/// everything released meanwhile without a hand-over per message.
+struct Slot {
+    /// How many of the client's messages are released (sequence numbers below it).
+    released: AtomicU64,
+    /// The client is parked waiting for its next release.
+    waiting: AtomicBool,
+    waker: AtomicWaker,
+}
+
+/// The slots of all clients, and whether the pacer has stopped releasing.
+struct Shared {
+    slots: Vec<Slot>,
+    ended: AtomicBool,
 }
 
 /// A running pacer; dropping it stops the releases.
@@ -66,19 +111,92 @@ pub struct Pacer {
     thread: Option<JoinHandle<()>>,
 }
 
+/// One client's side of the pacer: its sequence numbers, in order, once each is due.
+pub struct Released {
+    shared: Arc<Shared>,
+    client: usize,
+    next: u64,
+    count: u64,
+}
+
+impl Released {
+    /// The next sequence number once it is due; `None` after the client's last one, or
+    /// when the pacer stopped before releasing it.
+    pub async fn recv(&mut self) -> Option<u64> {
+        if self.next >= self.count {
+            return None;
+        }
+        let slot = &self.shared.slots[self.client];
+        let seq = self.next;
+        let ready = poll_fn(|cx| {
+            if slot.released.load(Ordering::Acquire) > seq {
+                return Poll::Ready(true);
+            }
+            slot.waker.register(cx.waker());
+            slot.waiting.store(true, Ordering::SeqCst);
+            // Released (or stopped) between the first look and the registration.
+            if slot.released.load(Ordering::SeqCst) > seq {
+                slot.waiting.store(false, Ordering::Relaxed);
+                return Poll::Ready(true);
+            }
+            if self.shared.ended.load(Ordering::SeqCst) {
+                slot.waiting.store(false, Ordering::Relaxed);
+                return Poll::Ready(false);
+            }
+            Poll::Pending
+        })
+        .await;
+        slot.waiting.store(false, Ordering::Relaxed);
+        if !ready {
+            return None;
+        }
+        self.next += 1;
+        Some(seq)
+    }
+
+    /// Whether messages after the last one taken are already due (a backlog).
+    pub fn is_empty(&self) -> bool {
+        self.shared.slots[self.client]
+            .released
+            .load(Ordering::Acquire)
+            <= self.next
+    }
+}
+
 /// Starts the pacer thread for `plan`; each client gets its sequence numbers, in
-/// order, on its receiver at their due times. A receiver ends once its client's last
-/// message is released.
-pub fn start(plan: Plan) -> (Pacer, Vec<UnboundedReceiver<u64>>) {
-    let (txs, rxs): (Vec<UnboundedSender<u64>>, Vec<_>) =
-        (0..plan.clients).map(|_| unbounded_channel()).unzip();
+/// order, from its [`Released`] at their due times.
+pub fn start(plan: Plan) -> (Pacer, Vec<Released>) {
+    let shared = Arc::new(Shared {
+        slots: (0..plan.clients)
+            .map(|_| Slot {
+                released: AtomicU64::new(0),
+                waiting: AtomicBool::new(false),
+                waker: AtomicWaker::new(),
+            })
+            .collect(),
+        ended: AtomicBool::new(false),
+    });
+    let released = (0..plan.clients)
+        .map(|c| Released {
+            shared: Arc::clone(&shared),
+            client: c as usize,
+            next: 0,
+            count: plan.count_of(c),
+        })
+        .collect();
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = Arc::clone(&stop);
     let thread = std::thread::Builder::new()
         .name("wsbench-pacer".into())
-        .spawn(move || release_all(plan, txs, &stopped))
+        .spawn(move || {
+            release_all(plan, &shared, &stopped);
+            shared.ended.store(true, Ordering::SeqCst);
+            for slot in &shared.slots {
+                slot.waker.wake();
+            }
+        })
         .ok();
-    (Pacer { stop, thread }, rxs)
+    (Pacer { stop, thread }, released)
 }
 
 impl Pacer {
@@ -106,24 +224,29 @@ impl Drop for Pacer {
     }
 }
 
-fn release_all(plan: Plan, txs: Vec<UnboundedSender<u64>>, stop: &AtomicBool) {
+fn release_all(plan: Plan, shared: &Shared, stop: &AtomicBool) {
     // Precise sleeps for this thread only; failing that, sleeps are 50 µs coarser.
     #[cfg(target_os = "linux")]
     let _ = nix::sys::prctl::set_timerslack(1);
     let n = plan.clients as u64;
+    let may_spin = plan.total_rate <= 1.0 / SPIN_MIN_GAP.as_secs_f64();
     for k in 0..plan.total {
-        let due = plan.start + Duration::from_secs_f64(k as f64 / plan.total_rate);
-        if !wait_until(due, stop) {
+        let slot = &shared.slots[(k % n) as usize];
+        if !wait_until(plan.due_k(k), may_spin.then_some(&slot.waiting), stop) {
             return;
         }
-
-        // A client that already ended (its connection dropped) takes no more.
-        let _ = txs[(k % n) as usize].send(k / n);
+        slot.released.store(k / n + 1, Ordering::SeqCst);
+        if slot.waiting.load(Ordering::SeqCst) {
+            slot.waker.wake();
+        }
     }
 }
 
-/// Waits on the OS clock until `due`; false when stopped first.
-fn wait_until(due: Instant, stop: &AtomicBool) -> bool {
+/// Waits on the OS clock until `due`, spinning the last microseconds only while the
+/// client is `waiting` (one still busy with earlier messages would not send this one
+/// sooner, and a spinning thread takes a core the clients and the server need), and
+/// never when there is no `waiting` to look at; false when stopped first.
+fn wait_until(due: Instant, waiting: Option<&AtomicBool>, stop: &AtomicBool) -> bool {
     loop {
         if stop.load(Ordering::Relaxed) {
             return false;
@@ -133,8 +256,12 @@ fn wait_until(due: Instant, stop: &AtomicBool) -> bool {
             return true;
         }
         let left = due - now;
-        if left > SPIN_BEFORE {
-            std::thread::sleep((left - SPIN_BEFORE).min(MAX_SLEEP));
+        if left > SHORT_SLEEP {
+            std::thread::sleep((left - SHORT_SLEEP).min(MAX_SLEEP));
+        } else if !waiting.is_some_and(|w| w.load(Ordering::Relaxed)) {
+            std::thread::sleep(left.max(BATCH_SLEEP));
+        } else if left > SPIN_BEFORE {
+            std::thread::sleep(left - SPIN_BEFORE);
         } else {
             std::hint::spin_loop();
         }
@@ -172,13 +299,88 @@ mod tests {
         let (pacer, mut rxs) = start(plan);
         assert!(pacer.running());
         pacer.wait_done();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         for (c, rx) in rxs.iter_mut().enumerate() {
             let mut got = Vec::new();
-            while let Ok(seq) = rx.try_recv() {
+            while let Some(seq) = runtime.block_on(rx.recv()) {
                 got.push(seq);
             }
             let want: Vec<u64> = (0..plan.count_of(c as u32)).collect();
             assert_eq!(got, want);
         }
+    }
+
+    #[test]
+    fn waiting_clients_are_woken_and_a_stop_ends_them() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_time()
+            .build()
+            .unwrap();
+        // 4 clients waiting on their releases, 2,000 messages a second: all in order.
+        let plan = Plan {
+            start: Instant::now() + Duration::from_millis(5),
+            total_rate: 2_000.0,
+            total: 200,
+            clients: 4,
+        };
+        let (pacer, rxs) = start(plan);
+        let got = runtime.block_on(async {
+            let tasks: Vec<_> = rxs
+                .into_iter()
+                .map(|mut rx| {
+                    tokio::spawn(async move {
+                        let mut got = Vec::new();
+                        while let Some(seq) = rx.recv().await {
+                            got.push(seq);
+                        }
+                        got
+                    })
+                })
+                .collect();
+            let mut all = Vec::new();
+            for t in tasks {
+                all.push(t.await.unwrap());
+            }
+            all
+        });
+        drop(pacer);
+        for (c, seqs) in got.iter().enumerate() {
+            assert_eq!(*seqs, (0..plan.count_of(c as u32)).collect::<Vec<_>>());
+        }
+
+        // A pacer stopped long before its plan's end ends every waiting client.
+        let plan = Plan {
+            start: Instant::now(),
+            total_rate: 10.0,
+            total: 1_000,
+            clients: 2,
+        };
+        let (pacer, rxs) = start(plan);
+        let counts = runtime.block_on(async {
+            let tasks: Vec<_> = rxs
+                .into_iter()
+                .map(|mut rx| {
+                    tokio::spawn(async move {
+                        let mut n = 0;
+                        while rx.recv().await.is_some() {
+                            n += 1;
+                        }
+                        n
+                    })
+                })
+                .collect();
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            drop(pacer);
+            let mut counts = Vec::new();
+            for t in tasks {
+                let n = tokio::time::timeout(Duration::from_secs(10), t).await;
+                counts.push(n.expect("a stopped pacer ends its clients").unwrap());
+            }
+            counts
+        });
+        assert!(counts.iter().all(|&n| n < 500), "{counts:?}");
     }
 }

@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -86,7 +85,7 @@ async fn ping_client(
     rec: StepRec,
     plan: Plan,
     index: u32,
-    mut released: UnboundedReceiver<u64>,
+    mut released: pacer::Released,
 ) -> (u64, u64, Option<PooledClient>) {
     let id = c.id;
     let count = plan.count_of(index);
