@@ -335,6 +335,38 @@ fn tls_handshakes_the_server_shuts_at_once_are_closed_early_not_succeeded() {
 }
 
 #[test]
+fn tls_handshakes_answered_503_past_a_socket_leak_fail_thresholds_not_the_run() {
+    let acceptor = tls_acceptor(&scratch("wss-leak-cert"));
+    let port = server(Behaviour::Leak503, Some(acceptor));
+    let (out, folder) = run(
+        "wss-leak503",
+        "name: wss leak\nsteps:\n\
+         \x20 - tls: { handshakes: 5, concurrency: 1, timeout: 5s }\n\
+         thresholds: [\"tls.failed == 0\"]\n",
+        &[
+            "--target",
+            &format!("wss://127.0.0.1:{port}/"),
+            "--insecure",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let rep = report_json(&folder);
+    assert_eq!(rep["complete"], true, "{}", rep["interruption"]);
+    let ok = metric(&rep, "tls", "succeeded");
+    assert!((1.0..=3.0).contains(&ok), "{ok}");
+    assert_eq!(metric(&rep, "tls", "failed"), 5.0 - ok);
+    assert_eq!(failures(&rep, "tls", "http 503") as f64, 5.0 - ok);
+    assert_eq!(metric(&rep, "tls", "closed_early"), 0.0);
+    assert!(
+        step(&rep, "tls")["notes"]
+            .to_string()
+            .contains("at its socket limit, not lost"),
+        "{}",
+        step(&rep, "tls")["notes"]
+    );
+}
+
+#[test]
 fn a_server_answering_503_past_three_sockets_fails_thresholds_in_each_step_not_the_run() {
     let port = server(Behaviour::Cap503, None);
     // exhaust finds the cap; connect holds 3 of 5; churn then gets 503 on every cycle;
