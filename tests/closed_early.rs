@@ -92,6 +92,29 @@ fn failures(rep: &serde_json::Value, name: &str, cause: &str) -> u64 {
     step(rep, name)["failures"][cause].as_u64().unwrap_or(0)
 }
 
+fn assert_note(rep: &serde_json::Value, name: &str, needle: &str) {
+    let notes = step(rep, name)["notes"].to_string();
+    assert!(notes.contains(needle), "{name}: {notes}");
+}
+
+/// Runs `yaml` against a test server with `behaviour` (over wss with `tls`); the run
+/// must end with exit 1 (thresholds failed) and a complete report, which is returned.
+fn failed_run(name: &str, behaviour: Behaviour, tls: bool, yaml: &str) -> serde_json::Value {
+    let acceptor = tls.then(|| tls_acceptor(&scratch(&format!("{name}-cert"))));
+    let port = server(behaviour, acceptor);
+    let url = format!("{}://127.0.0.1:{port}/", if tls { "wss" } else { "ws" });
+    let mut args = vec!["--target", url.as_str()];
+    if tls {
+        args.push("--insecure");
+    }
+    let (out, folder) = run(name, yaml, &args);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let rep = report_json(&folder);
+    assert_eq!(rep["complete"], true, "{}", rep["interruption"]);
+    assert_eq!(rep["verdict"], "fail");
+    rep
+}
+
 /// How the test server treats each WebSocket it accepts.
 #[derive(Clone, Copy)]
 enum Behaviour {
@@ -198,9 +221,10 @@ const CLOSED_1008: &str = "closed early (code 1008)";
 
 #[test]
 fn steps_opening_their_own_sockets_count_a_1008_close_on_connect_as_closed_early() {
-    let port = server(Behaviour::Close1008, None);
-    let (out, folder) = run(
+    let rep = failed_run(
         "close1008",
+        Behaviour::Close1008,
+        false,
         "name: closed early\nsteps:\n\
          \x20 - churn: { cycles: 3, timeout: 2s }\n\
          \x20 - exhaust: { cap: 5, timeout: 1s, settle: 100ms }\n\
@@ -208,12 +232,7 @@ fn steps_opening_their_own_sockets_count_a_1008_close_on_connect_as_closed_early
          \x20 - frames: { sizes: [16, 200], fragments: 0, timeout: 2s }\n\
          \x20 - ping: { count: 3, interval: 10ms, timeout: 1s }\n\
          thresholds: [\"churn.closed_early == 0\"]\n",
-        &["--target", &format!("ws://127.0.0.1:{port}/")],
     );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let rep = report_json(&folder);
-    assert_eq!(rep["complete"], true, "{}", rep["interruption"]);
-    assert_eq!(rep["verdict"], "fail");
     assert_eq!(rep["thresholds"][0]["passed"], false);
 
     // churn: every cycle's socket was shut before its echo: a failure, not a success.
@@ -251,12 +270,10 @@ fn steps_opening_their_own_sockets_count_a_1008_close_on_connect_as_closed_early
     assert_eq!(step(&rep, "ping")["status"], "failed");
 
     for s in ["churn", "exhaust", "abrupt", "frames", "ping"] {
-        assert!(
-            step(&rep, s)["notes"]
-                .to_string()
-                .contains("closed by the server right after opening (closed early (code 1008))"),
-            "{s}: {}",
-            step(&rep, s)["notes"]
+        assert_note(
+            &rep,
+            s,
+            "closed by the server right after opening (closed early (code 1008))",
         );
     }
 }
@@ -309,22 +326,14 @@ fn tls_acceptor(dir: &Path) -> tokio_rustls::TlsAcceptor {
 
 #[test]
 fn tls_handshakes_the_server_shuts_at_once_are_closed_early_not_succeeded() {
-    let acceptor = tls_acceptor(&scratch("wss-cert"));
-    let port = server(Behaviour::Close1008, Some(acceptor));
-    let (out, folder) = run(
+    let rep = failed_run(
         "wss1008",
+        Behaviour::Close1008,
+        true,
         "name: wss closed early\nsteps:\n\
          \x20 - tls: { handshakes: 4, concurrency: 2, timeout: 5s }\n\
          thresholds: [\"tls.closed_early == 0\"]\n",
-        &[
-            "--target",
-            &format!("wss://127.0.0.1:{port}/"),
-            "--insecure",
-        ],
     );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let rep = report_json(&folder);
-    assert_eq!(rep["complete"], true, "{}", rep["interruption"]);
     assert_eq!(metric(&rep, "tls", "closed_early"), 4.0);
     assert_eq!(metric(&rep, "tls", "succeeded"), 0.0);
     // They did open: `failed` is for the ones that could not.
@@ -336,43 +345,30 @@ fn tls_handshakes_the_server_shuts_at_once_are_closed_early_not_succeeded() {
 
 #[test]
 fn tls_handshakes_answered_503_past_a_socket_leak_fail_thresholds_not_the_run() {
-    let acceptor = tls_acceptor(&scratch("wss-leak-cert"));
-    let port = server(Behaviour::Leak503, Some(acceptor));
-    let (out, folder) = run(
+    let rep = failed_run(
         "wss-leak503",
+        Behaviour::Leak503,
+        true,
         "name: wss leak\nsteps:\n\
          \x20 - tls: { handshakes: 5, concurrency: 1, timeout: 5s }\n\
          thresholds: [\"tls.failed == 0\"]\n",
-        &[
-            "--target",
-            &format!("wss://127.0.0.1:{port}/"),
-            "--insecure",
-        ],
     );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let rep = report_json(&folder);
-    assert_eq!(rep["complete"], true, "{}", rep["interruption"]);
     let ok = metric(&rep, "tls", "succeeded");
     assert!((1.0..=3.0).contains(&ok), "{ok}");
     assert_eq!(metric(&rep, "tls", "failed"), 5.0 - ok);
     assert_eq!(failures(&rep, "tls", "http 503") as f64, 5.0 - ok);
     assert_eq!(metric(&rep, "tls", "closed_early"), 0.0);
-    assert!(
-        step(&rep, "tls")["notes"]
-            .to_string()
-            .contains("at its socket limit, not lost"),
-        "{}",
-        step(&rep, "tls")["notes"]
-    );
+    assert_note(&rep, "tls", "at its socket limit, not lost");
 }
 
 #[test]
 fn a_server_answering_503_past_three_sockets_fails_thresholds_in_each_step_not_the_run() {
-    let port = server(Behaviour::Cap503, None);
     // exhaust finds the cap; connect holds 3 of 5; churn then gets 503 on every cycle;
     // frames cannot even open its socket.
-    let (out, folder) = run(
+    let rep = failed_run(
         "cap503",
+        Behaviour::Cap503,
+        false,
         "name: cap 503\nsteps:\n\
          \x20 - exhaust: { cap: 10, timeout: 1s, settle: 50ms }\n\
          \x20 - connect: { clients: 5 }\n\
@@ -380,12 +376,7 @@ fn a_server_answering_503_past_three_sockets_fails_thresholds_in_each_step_not_t
          \x20 - frames: { sizes: [16], fragments: 0, timeout: 1s }\n\
          \x20 - echo: { rate: 20, duration: 500ms }\n\
          thresholds: [\"exhaust.limit >= 7\", \"churn.failures == 0\", \"echo.loss == 0\"]\n",
-        &["--target", &format!("ws://127.0.0.1:{port}/")],
     );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let rep = report_json(&folder);
-    assert_eq!(rep["complete"], true, "{}", rep["interruption"]);
-    assert_eq!(rep["verdict"], "fail");
     let passed: Vec<bool> = rep["thresholds"]
         .as_array()
         .unwrap()
@@ -407,33 +398,24 @@ fn a_server_answering_503_past_three_sockets_fails_thresholds_in_each_step_not_t
     assert_eq!(metric(&rep, "churn", "closed_early"), 0.0);
 
     assert_eq!(failures(&rep, "frames", "http 503"), 1);
-    assert!(
-        step(&rep, "frames")["notes"]
-            .to_string()
-            .contains("not lost"),
-        "{}",
-        step(&rep, "frames")["notes"]
-    );
+    assert_note(&rep, "frames", "not lost");
     // The clients connect kept were still served.
     assert_eq!(metric(&rep, "echo", "loss"), 0.0);
 }
 
 #[test]
 fn a_leaking_server_that_answers_503_to_everyone_is_a_failed_run_not_a_lost_target() {
-    let port = server(Behaviour::Leak503, None);
     // No client stays open to vouch for the server: its HTTP 503 answers do.
-    let (out, folder) = run(
+    let rep = failed_run(
         "leak503",
+        Behaviour::Leak503,
+        false,
         "name: leak\nsteps:\n\
          \x20 - churn: { cycles: 5, timeout: 1s }\n\
          \x20 - exhaust: { cap: 5, timeout: 1s, settle: 50ms }\n\
          \x20 - abrupt: { count: 1, timeout: 1s }\n\
          thresholds: [\"churn.failures == 0\", \"exhaust.recovered == 1\"]\n",
-        &["--target", &format!("ws://127.0.0.1:{port}/")],
     );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let rep = report_json(&folder);
-    assert_eq!(rep["complete"], true, "{}", rep["interruption"]);
     // The run's own check of the target before the steps may have taken a slot.
     let ok = metric(&rep, "churn", "succeeded");
     assert!((1.0..=3.0).contains(&ok), "{ok}");
@@ -442,13 +424,7 @@ fn a_leaking_server_that_answers_503_to_everyone_is_a_failed_run_not_a_lost_targ
     assert_eq!(metric(&rep, "exhaust", "recovered"), 0.0);
     assert_eq!(failures(&rep, "abrupt", "http 503"), 1);
     for s in ["exhaust", "abrupt"] {
-        assert!(
-            step(&rep, s)["notes"]
-                .to_string()
-                .contains("at its socket limit, not lost"),
-            "{s}: {}",
-            step(&rep, s)["notes"]
-        );
+        assert_note(&rep, s, "at its socket limit, not lost");
     }
 }
 
