@@ -160,6 +160,9 @@ fn step(md: &mut String, s: &StepReport) {
         }
         md.push('\n');
     }
+    if !s.rungs.is_empty() {
+        capacity_rungs(md, s);
+    }
     if !s.failures.is_empty() {
         md.push_str("| Failure cause | Count |\n|---|---|\n");
         for (cause, n) in &s.failures {
@@ -169,6 +172,52 @@ fn step(md: &mut String, s: &StepReport) {
     }
     list(md, "Notes", &s.notes);
     list(md, "Errors", &s.errors);
+}
+
+/// A `capacity` step's rungs in the order tried, then what they add up to: the rate
+/// the target sustained and the knee where it broke.
+fn capacity_rungs(md: &mut String, s: &StepReport) {
+    md.push_str(
+        "| Rate offered | Achieved | p50 | p99 | Loss | Conditions |\n|---|---|---|---|---|---|\n",
+    );
+    for r in &s.rungs {
+        let latency = |us: u64| {
+            if r.received == 0 {
+                "no echo".to_string()
+            } else {
+                format::duration_us(us as f64)
+            }
+        };
+        let conditions = if r.broke.is_empty() {
+            "held".to_string()
+        } else {
+            format!(
+                "broke: {}",
+                r.broke
+                    .iter()
+                    .map(|c| code(c))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let _ = writeln!(
+            md,
+            "| {} msg/s | {} msg/s | {} | {} | {} | {conditions} |",
+            format::rate(r.rate),
+            format::rate(r.throughput),
+            latency(r.latency_p50_us),
+            latency(r.latency_p99_us),
+            format::percent(r.loss * 100.0),
+        );
+    }
+    md.push('\n');
+    let rate_of = |name: &str| s.metrics.get(name).map(|m| format::rate(m.value));
+    let sustained = rate_of("sustained").unwrap_or_else(|| "–".into());
+    let knee = match rate_of("knee") {
+        Some(k) => format!("knee (lowest rate that broke): {k} msg/s"),
+        None => "no rung broke up to the highest rate tried, so no knee found".to_string(),
+    };
+    let _ = writeln!(md, "Sustained: {sustained} msg/s; {knee}.\n");
 }
 
 /// p50, p90, p99, p99.9 and max, in that order, formatted as durations.
@@ -308,6 +357,57 @@ mod tests {
         assert!(md.contains("- client 3: connection reset by peer"));
         assert!(
             md.contains("Lowest free heap | 184 KiB (modelled, not measured)"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn capacity_rungs_are_a_table_with_the_sustained_rate_and_the_knee() {
+        use crate::report::model::{CapacityRung, Metric};
+        let mut report = sample_report();
+        let mut cap = report.steps[0].clone();
+        cap.name = "capacity".into();
+        cap.kind = "capacity".into();
+        let rung = |rate: f64, received: u64, p99: u64, broke: &[&str]| CapacityRung {
+            rate,
+            planned: 100,
+            sent: 100,
+            received,
+            loss: 1.0 - received as f64 / 100.0,
+            throughput: rate * received as f64 / 100.0,
+            latency_p50_us: 900,
+            latency_p99_us: p99,
+            latency_max_us: p99,
+            broke: broke.iter().map(|b| b.to_string()).collect(),
+        };
+        cap.rungs = vec![
+            rung(50.0, 100, 2_000, &[]),
+            rung(100.0, 99, 61_000, &["latency.p99 > 50ms", "loss > 0"]),
+            rung(70.7, 0, 0, &["loss > 0"]),
+        ];
+        for (name, value) in [("sustained", 50.0), ("knee", 70.7)] {
+            let unit = "msg/s".to_string();
+            cap.metrics.insert(name.into(), Metric { value, unit });
+        }
+        report.steps = vec![cap];
+        let md = render(&report);
+        assert!(md.contains("| Rate offered | Achieved | p50 | p99 | Loss | Conditions |"));
+        assert!(
+            md.contains("| 50 msg/s | 50 msg/s | 900 µs | 2 ms | 0 % | held |"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| 100 msg/s | 99 msg/s | 900 µs | 61 ms | 1 % | broke: `latency.p99 > 50ms`, `loss > 0` |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 70.7 msg/s | 0 msg/s | no echo | no echo | 100 % | broke: `loss > 0` |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("Sustained: 50 msg/s; knee (lowest rate that broke): 70.7 msg/s."),
             "{md}"
         );
     }

@@ -667,12 +667,21 @@ async fn run_steps(
         // A step that hit errors may mean the target is gone: check before going on.
         if rec.has_errors() {
             let reachable = match target.endpoint.connect(None, Duration::from_secs(2)).await {
-                Err(_) if recorder.device_observed() => back_after_reset(target, &rec).await,
+                Err(e) if recorder.device_observed() && !answers_http(&e) => {
+                    back_after_reset(target, &rec).await
+                }
                 other => other,
             };
             match reachable {
                 Ok((mut ws, _)) => {
                     let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+                }
+                // An HTTP answer (a socket cap's 503) comes from a server that is up.
+                Err(e) if pool.is_empty() && answers_http(&e) => {
+                    rec.note(format!(
+                        "a new connection after this step failed ({e}): the target answers but refuses new \
+                         clients, so it is at its socket limit, not lost"
+                    ))
                 }
                 Err(e) if !steps::pool_answers(&mut pool).await => {
                     interruption = Some(format!("target lost after step `{name}`: {e}"));
@@ -691,6 +700,11 @@ async fn run_steps(
     });
     futures_util::future::join_all(closes).await;
     interruption
+}
+
+/// A connection refused with an HTTP status came from a server that is up.
+fn answers_http(e: &crate::client::ConnectError) -> bool {
+    matches!(e, crate::client::ConnectError::HttpStatus { .. })
 }
 
 /// The device's console is read, so a target that stopped answering may be resetting:

@@ -105,6 +105,7 @@ pub fn step_metrics(kind: &str) -> &'static [(&'static str, MetricClass, Directi
             ("handshakes", Count, Neutral),
             ("succeeded", Count, Higher),
             ("failed", Count, Lower),
+            ("closed_early", Count, Lower),
         ],
         "exhaust" => &[
             ("limit", Count, Higher),
@@ -113,12 +114,14 @@ pub fn step_metrics(kind: &str) -> &'static [(&'static str, MetricClass, Directi
             ("refused", Count, Neutral),
             ("timed_out", Count, Lower),
             ("reset", Count, Lower),
+            ("closed_early", Count, Lower),
             ("recovered", Flag, Higher),
         ],
         "ping" => &[
             ("sent", Count, Neutral),
             ("received", Count, Higher),
             ("lost", Count, Lower),
+            ("closed_early", Count, Lower),
         ],
         "churn" => &[
             ("cycles", Count, Neutral),
@@ -126,11 +129,13 @@ pub fn step_metrics(kind: &str) -> &'static [(&'static str, MetricClass, Directi
             ("failures", Count, Lower),
             ("first_failure", Count, Neutral),
             ("close_not_echoed", Count, Lower),
+            ("closed_early", Count, Lower),
         ],
         "abrupt" => &[
             ("dropped", Count, Neutral),
             ("checks_ok", Count, Higher),
             ("checks_failed", Count, Lower),
+            ("closed_early", Count, Lower),
             ("recovered", Flag, Higher),
         ],
         "frames" => &[
@@ -139,6 +144,7 @@ pub fn step_metrics(kind: &str) -> &'static [(&'static str, MetricClass, Directi
             ("failed", Count, Lower),
             ("refused_as_expected", Count, Neutral),
             ("largest_ok", Bytes, Higher),
+            ("closed_early", Count, Lower),
         ],
         "hold" => &[
             ("clients", Count, Neutral),
@@ -230,5 +236,14 @@ mod tests {
         assert_eq!(step_direction("exhaust", "limit"), Some(Higher));
         assert_eq!(step_direction("echo", "nope"), None);
         assert_eq!(device_direction("heap_free_min"), Some(Higher));
+    }
+
+    #[test]
+    fn every_step_that_opens_sockets_counts_early_closes_as_worse() {
+        for kind in [
+            "connect", "churn", "tls", "exhaust", "abrupt", "frames", "ping",
+        ] {
+            assert_eq!(step_direction(kind, "closed_early"), Some(Lower), "{kind}");
+        }
     }
 }

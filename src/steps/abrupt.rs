@@ -5,6 +5,7 @@ use tokio::io::AsyncWriteExt;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::StepCtx;
+use super::early_close::{self, EarlyCloses};
 use super::wire::{EchoResult, close_politely, echo_once};
 use crate::scenario::model::AbruptStep;
 
@@ -18,6 +19,7 @@ pub async fn run(cfg: &AbruptStep, ctx: &mut StepCtx<'_>) -> Result<(), String> 
     let rec = ctx.rec.clone();
     let (mut dropped, mut ok, mut failed) = (0u32, 0u32, 0u32);
     let mut last_ok = false;
+    let mut early = EarlyCloses::default();
     for i in 1..=cfg.count {
         match ctx.endpoint.connect(None, cfg.timeout.0).await {
             Err(e) => {
@@ -43,16 +45,21 @@ pub async fn run(cfg: &AbruptStep, ctx: &mut StepCtx<'_>) -> Result<(), String> 
                 .connect(None, cfg.timeout.0)
                 .await
                 .map_err(|e| e.cause())?;
+            let opened = tokio::time::Instant::now();
             let r = echo_once(
                 &mut ws,
                 Message::text(format!("#abrupt check {i}")),
                 cfg.timeout.0,
             )
             .await;
-            close_politely(&mut ws, std::time::Duration::from_secs(1)).await;
-            match r {
-                EchoResult::Ok(d) => Ok(d),
-                other => Err(other.cause()),
+            let closed_early = early_close::of_echo(&r, opened);
+            if closed_early.is_none() {
+                close_politely(&mut ws, std::time::Duration::from_secs(1)).await;
+            }
+            match (r, closed_early) {
+                (EchoResult::Ok(d), _) => Ok(d),
+                (_, Some(how)) => Err(early.count(&how)),
+                (other, None) => Err(other.cause()),
             }
         };
         let started = std::time::Instant::now();
@@ -77,5 +84,6 @@ pub async fn run(cfg: &AbruptStep, ctx: &mut StepCtx<'_>) -> Result<(), String> 
     rec.set("checks_ok", ok as f64);
     rec.set("checks_failed", failed as f64);
     rec.set("recovered", if last_ok { 1.0 } else { 0.0 });
+    early.finish(&rec, "served checks");
     Ok(())
 }

@@ -67,7 +67,6 @@ pub async fn run(cfg: &ConnectStep, ctx: &mut StepCtx<'_>) -> Result<(), String>
     ctx.pool.sort_by_key(|c| c.id);
     rec.set("clients", cfg.clients as f64);
     rec.set("connected", connected as f64);
-    rec.set("closed_early", closed_early as f64);
     rec.set("failed", (cfg.clients - connected - closed_early) as f64);
     if let Some(e) = &first_error {
         rec.error(format!(
@@ -100,28 +99,16 @@ async fn drop_closed_early(ctx: &mut StepCtx<'_>, rec: &StepRec, first_new_id: u
         let closed = early_close::watch(&mut c.ws, until).await;
         (c, closed)
     });
-    let mut codes: Vec<String> = Vec::new();
-    let mut count = 0;
+    let mut early = early_close::EarlyCloses::default();
     for (c, closed) in futures_util::future::join_all(watched).await {
         match closed {
             None => ctx.pool.push(c),
             Some(how) => {
-                count += 1;
                 rec.disconnected();
-                rec.failure(&how.cause());
-                let cause = how.cause();
-                if !codes.contains(&cause) {
-                    codes.push(cause);
-                }
+                rec.failure(&early.count(&how));
             }
         }
     }
-    if count > 0 {
-        rec.note(format!(
-            "{count} clients were closed by the server right after opening ({}): not counted as connected \
-             (a socket limit with LRU purge, or a server refusing more clients)",
-            codes.join(", ")
-        ));
-    }
-    count
+    early.finish(rec, "connected");
+    early.total()
 }

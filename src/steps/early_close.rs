@@ -8,7 +8,9 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
+use super::wire::EchoResult;
 use crate::client::Ws;
+use crate::recorder::StepRec;
 
 /// How long after opening a socket a close by the server still counts as "at once".
 pub const WINDOW: Duration = Duration::from_millis(200);
@@ -49,6 +51,57 @@ pub async fn watch(ws: &mut Ws, until: tokio::time::Instant) -> Option<EarlyClos
             }
             Ok(Some(Ok(_))) => {}
             Ok(None) | Ok(Some(Err(_))) => return Some(EarlyClose::Dropped),
+        }
+    }
+}
+
+/// How the first use of a fresh socket (an echo) ended, as an early close: the server
+/// ended it within [`WINDOW`] of `opened`. `None` for any other outcome.
+pub fn of_echo(result: &EchoResult, opened: tokio::time::Instant) -> Option<EarlyClose> {
+    if opened.elapsed() > WINDOW {
+        return None;
+    }
+    match result {
+        EchoResult::Closed(code) => Some(EarlyClose::Close(*code)),
+        EchoResult::Dropped | EchoResult::Error(_) => Some(EarlyClose::Dropped),
+        EchoResult::Ok(_) | EchoResult::Mismatch | EchoResult::Timeout => None,
+    }
+}
+
+/// A step's sockets closed early, by cause: its `closed_early` metric and the note
+/// saying why they are not counted as the step's successes.
+#[derive(Debug, Default)]
+pub struct EarlyCloses {
+    count: u32,
+    causes: Vec<String>,
+}
+
+impl EarlyCloses {
+    /// Counts one; returns its cause for the step's failure counts.
+    pub fn count(&mut self, how: &EarlyClose) -> String {
+        let cause = how.cause();
+        self.count += 1;
+        if !self.causes.contains(&cause) {
+            self.causes.push(cause.clone());
+        }
+        cause
+    }
+
+    pub fn total(&self) -> u32 {
+        self.count
+    }
+
+    /// Sets `closed_early` and, when there were some, says what they were not counted as.
+    pub fn finish(&self, rec: &StepRec, not_counted_as: &str) {
+        rec.set("closed_early", self.count as f64);
+        if self.count > 0 {
+            rec.note(format!(
+                "{} {} closed by the server right after opening ({}): not counted as {not_counted_as} \
+                 (a socket limit with LRU purge, or a server refusing more clients)",
+                self.count,
+                if self.count == 1 { "socket was" } else { "sockets were" },
+                self.causes.join(", ")
+            ));
         }
     }
 }

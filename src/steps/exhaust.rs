@@ -2,8 +2,7 @@
 //! older one (LRU purge), up to `cap`. Reports the limit found and how the extra client
 //! was treated, then closes everything and checks that a new client is served.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures_util::stream::SplitSink;
@@ -12,14 +11,29 @@ use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::StepCtx;
+use super::early_close::{self, EarlyClose, EarlyCloses};
 use super::wire::{EchoResult, echo_once};
 use crate::client::Ws;
 use crate::scenario::model::ExhaustStep;
 
 struct Held {
     sink: SplitSink<Ws, Message>,
-    closed: Arc<AtomicBool>,
+    opened: tokio::time::Instant,
+    /// When and how the server ended it, once it did.
+    closed: Arc<OnceLock<(tokio::time::Instant, EarlyClose)>>,
     reader: JoinHandle<()>,
+}
+
+impl Held {
+    fn is_closed(&self) -> bool {
+        self.closed.get().is_some()
+    }
+
+    /// How the server ended it, when that came within the early-close window of opening.
+    fn closed_early(&self) -> Option<EarlyClose> {
+        let (at, how) = self.closed.get()?;
+        (at.saturating_duration_since(self.opened) <= early_close::WINDOW).then(|| how.clone())
+    }
 }
 
 pub async fn run(cfg: &ExhaustStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
@@ -67,27 +81,32 @@ pub async fn run(cfg: &ExhaustStep, ctx: &mut StepCtx<'_>) -> Result<(), String>
                 break;
             }
             Ok((ws, timings)) => {
+                let opened = tokio::time::Instant::now();
                 rec.sample("connect", timings.total);
                 rec.received(1);
                 rec.connected();
                 let (sink, mut stream) = ws.split();
-                let closed = Arc::new(AtomicBool::new(false));
+                let closed = Arc::new(OnceLock::new());
                 let flag = closed.clone();
                 let r = rec.clone();
                 let tx = closes_tx.clone();
                 let reader = tokio::spawn(async move {
-                    loop {
+                    let how = loop {
                         match stream.next().await {
-                            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                            Some(Ok(Message::Close(f))) => {
+                                break EarlyClose::Close(f.map(|f| u16::from(f.code)));
+                            }
+                            None | Some(Err(_)) => break EarlyClose::Dropped,
                             Some(Ok(_)) => {}
                         }
-                    }
-                    flag.store(true, Ordering::Relaxed);
+                    };
+                    let _ = flag.set((tokio::time::Instant::now(), how));
                     tx.send_modify(|n| *n += 1);
                     r.disconnected();
                 });
                 held.push(Held {
                     sink,
+                    opened,
                     closed,
                     reader,
                 });
@@ -117,9 +136,7 @@ pub async fn run(cfg: &ExhaustStep, ctx: &mut StepCtx<'_>) -> Result<(), String>
             }
         }
     }
-    let closed: Vec<usize> = (0..held.len())
-        .filter(|i| held[*i].closed.load(Ordering::Relaxed))
-        .collect();
+    let closed: Vec<usize> = (0..held.len()).filter(|i| held[*i].is_closed()).collect();
     let open_now = (held.len() - closed.len()) as u32;
     let newest_closed = closed.last().is_some_and(|i| *i + 1 == held.len());
     let purged: Vec<usize> = closed
@@ -127,9 +144,21 @@ pub async fn run(cfg: &ExhaustStep, ctx: &mut StepCtx<'_>) -> Result<(), String>
         .copied()
         .filter(|i| *i + 1 != held.len())
         .collect();
-    if newest_closed {
-        rec.add("refused", 1.0);
-        rec.failure("closed after upgrade");
+    // The newest client closed at once is the server refusing it after the upgrade
+    // (`closed_early`, with its code); an older client's close is a purge, whenever it
+    // came: the purge is what this step measures.
+    let mut early = EarlyCloses::default();
+    let newest_early = held
+        .last()
+        .filter(|_| newest_closed)
+        .and_then(Held::closed_early);
+    match &newest_early {
+        Some(how) => rec.failure(&early.count(how)),
+        None if newest_closed => {
+            rec.add("refused", 1.0);
+            rec.failure("closed after upgrade");
+        }
+        None => {}
     }
     if !purged.is_empty() {
         rec.add("purged", purged.len() as f64);
@@ -156,6 +185,8 @@ pub async fn run(cfg: &ExhaustStep, ctx: &mut StepCtx<'_>) -> Result<(), String>
                 ids.join(", ")
             )
         }
+    } else if let Some(how) = &newest_early {
+        format!("extra client accepted, then {}", how.cause())
     } else {
         "extra client accepted, then closed by the server".into()
     };
@@ -178,7 +209,7 @@ pub async fn run(cfg: &ExhaustStep, ctx: &mut StepCtx<'_>) -> Result<(), String>
     }
     // Close everything, then check that the server serves a new client.
     for mut h in held {
-        if !h.closed.load(Ordering::Relaxed) {
+        if !h.is_closed() {
             let _ = tokio::time::timeout(Duration::from_millis(500), h.sink.close()).await;
         }
         let _ = tokio::time::timeout(Duration::from_millis(500), &mut h.reader).await;
@@ -187,19 +218,26 @@ pub async fn run(cfg: &ExhaustStep, ctx: &mut StepCtx<'_>) -> Result<(), String>
     tokio::time::sleep(cfg.settle.0 * 2).await;
     let recovered = match ctx.endpoint.connect(None, cfg.timeout.0).await {
         Ok((mut ws, _)) => {
+            let opened = tokio::time::Instant::now();
             let probe = Message::text("#exhaust-recovery-check");
             let result = echo_once(&mut ws, probe, cfg.timeout.0).await;
+            let closed_early = early_close::of_echo(&result, opened);
             let _ = ws.close(None).await;
-            match result {
-                EchoResult::Ok(_) => true,
-                other => {
-                    rec.error(format!(
-                        "after closing all, a new client got no echo: {}",
-                        other.cause()
-                    ));
-                    false
+            let cause = match (result, closed_early) {
+                (EchoResult::Ok(_), _) => None,
+                (_, Some(how)) => {
+                    let cause = early.count(&how);
+                    rec.failure(&cause);
+                    Some(cause)
                 }
+                (other, None) => Some(other.cause()),
+            };
+            if let Some(cause) = &cause {
+                rec.error(format!(
+                    "after closing all, a new client got no echo: {cause}"
+                ));
             }
+            cause.is_none()
         }
         Err(e) => {
             rec.error(format!(
@@ -209,6 +247,7 @@ pub async fn run(cfg: &ExhaustStep, ctx: &mut StepCtx<'_>) -> Result<(), String>
         }
     };
     rec.set("recovered", if recovered { 1.0 } else { 0.0 });
+    early.finish(&rec, "held connections");
     Ok(())
 }
 

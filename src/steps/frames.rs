@@ -10,6 +10,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
 use super::StepCtx;
+use super::early_close::{self, EarlyCloses};
 use super::wire::{EchoMatch, EchoResult, await_echo, close_politely, fill, message};
 use crate::client::Ws;
 use crate::scenario::model::{FramesStep, Opcode};
@@ -19,6 +20,10 @@ pub async fn run(cfg: &FramesStep, ctx: &mut StepCtx<'_>) -> Result<(), String> 
     let mut ws: Option<Ws> = None;
     let (mut sent, mut passed, mut failed, mut refused_ok) = (0u32, 0u32, 0u32, 0u32);
     let mut largest_ok = 0u32;
+    let mut early = EarlyCloses::default();
+    // When the connection in use opened, until its first case: only a close in answer
+    // to that one can be the server shutting a new socket at once rather than a frame.
+    let mut fresh: Option<tokio::time::Instant> = None;
     let fragments = cfg.fragments.max(1);
     let mut cases: Vec<(u32, u32)> = cfg.sizes.iter().map(|s| (*s, 1)).collect();
     if fragments > 1 {
@@ -37,7 +42,10 @@ pub async fn run(cfg: &FramesStep, ctx: &mut StepCtx<'_>) -> Result<(), String> 
         };
         if ws.is_none() {
             match ctx.endpoint.connect(None, cfg.timeout.0).await {
-                Ok((c, _)) => ws = Some(c),
+                Ok((c, _)) => {
+                    ws = Some(c);
+                    fresh = Some(tokio::time::Instant::now());
+                }
                 Err(e) => {
                     rec.failure(&e.cause());
                     return Err(format!("frames: cannot connect: {e}"));
@@ -53,6 +61,18 @@ pub async fn run(cfg: &FramesStep, ctx: &mut StepCtx<'_>) -> Result<(), String> 
         rec.sent(1);
         let result = send_and_wait(conn, cfg.opcode, payload, parts, cfg.timeout.0).await;
         let too_big = cfg.max_message_len.is_some_and(|m| size > m);
+        let closed_early = fresh
+            .take()
+            .and_then(|opened| early_close::of_echo(&result, opened))
+            .filter(|_| !too_big);
+        if let Some(how) = closed_early {
+            failed += 1;
+            let cause = early.count(&how);
+            rec.failure(&format!("{label}: {cause}"));
+            rec.error(format!("{label}: {cause}"));
+            ws = None;
+            continue;
+        }
         match (result, too_big) {
             (EchoResult::Ok(_), false) => {
                 passed += 1;
@@ -90,6 +110,7 @@ pub async fn run(cfg: &FramesStep, ctx: &mut StepCtx<'_>) -> Result<(), String> 
     rec.set("failed", failed as f64);
     rec.set("refused_as_expected", refused_ok as f64);
     rec.set("largest_ok", largest_ok as f64);
+    early.finish(&rec, "passed");
     Ok(())
 }
 

@@ -17,6 +17,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
 
+use super::early_close::{self, EarlyCloses};
 use super::echo::SEND_LAG_ALLOWANCE;
 use super::pacer::{self, Plan};
 use super::wire::fill;
@@ -26,13 +27,25 @@ use crate::scenario::model::PingStep;
 
 pub async fn run(cfg: &PingStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
     let own = ctx.pool.is_empty();
+    let mut early = EarlyCloses::default();
     let clients = if own {
-        let (ws, _) = ctx
+        let (mut ws, _) = ctx
             .endpoint
             .connect(None, cfg.timeout.0)
             .await
             .map_err(|e| e.to_string())?;
         ctx.rec.connected();
+        let until = tokio::time::Instant::now() + early_close::WINDOW;
+        if let Some(how) = early_close::watch(&mut ws, until).await {
+            ctx.rec.disconnected();
+            let cause = early.count(&how);
+            ctx.rec.failure(&cause);
+            early.finish(&ctx.rec, "a client to ping on");
+            ctx.rec.set("sent", 0.0);
+            return Err(format!(
+                "the server shut the ping client right after opening it: {cause}"
+            ));
+        }
         vec![PooledClient { id: u32::MAX, ws }]
     } else {
         std::mem::take(ctx.pool)
@@ -76,6 +89,7 @@ pub async fn run(cfg: &PingStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
     ctx.rec.set("sent", sent as f64);
     ctx.rec.set("received", received as f64);
     ctx.rec.set("lost", sent.saturating_sub(received) as f64);
+    early.finish(&ctx.rec, "a client to ping on");
     Ok(())
 }
 

@@ -1,14 +1,15 @@
 //! `tls`: K full wss connections (TCP, TLS handshake, upgrade) at concurrency C, each
 //! closed politely; times per phase and failures by cause.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::task::JoinSet;
 
 use super::StepCtx;
 use super::connect::record_timings;
+use super::early_close::{self, EarlyCloses};
 use super::wire::close_politely;
 use crate::scenario::model::TlsStep;
 
@@ -24,21 +25,37 @@ pub async fn run(cfg: &TlsStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
     };
     let next = Arc::new(AtomicU32::new(0));
     let ok = Arc::new(AtomicU32::new(0));
+    let early = Arc::new(Mutex::new(EarlyCloses::default()));
     let mut workers = JoinSet::new();
     for _ in 0..cfg.concurrency.min(cfg.handshakes) {
-        let (endpoint, next, ok, rec) =
-            (endpoint.clone(), next.clone(), ok.clone(), ctx.rec.clone());
+        let (endpoint, next, ok, early, rec) = (
+            endpoint.clone(),
+            next.clone(),
+            ok.clone(),
+            early.clone(),
+            ctx.rec.clone(),
+        );
         let (total, timeout) = (cfg.handshakes, cfg.timeout.0);
         workers.spawn(async move {
             while next.fetch_add(1, Ordering::Relaxed) < total {
                 rec.sent(1);
                 match endpoint.connect(None, timeout).await {
                     Ok((mut ws, timings)) => {
-                        rec.received(1);
                         rec.connected();
                         record_timings(&rec, &timings);
-                        ok.fetch_add(1, Ordering::Relaxed);
-                        close_politely(&mut ws, Duration::from_secs(1)).await;
+                        // A handshake whose socket the server closes at once is no success.
+                        let watch_until = tokio::time::Instant::now() + early_close::WINDOW;
+                        match early_close::watch(&mut ws, watch_until).await {
+                            Some(how) => {
+                                let cause = early.lock().expect("not poisoned").count(&how);
+                                rec.failure(&cause);
+                            }
+                            None => {
+                                rec.received(1);
+                                ok.fetch_add(1, Ordering::Relaxed);
+                                close_politely(&mut ws, Duration::from_secs(1)).await;
+                            }
+                        }
                         rec.disconnected();
                     }
                     Err(e) => {
@@ -53,7 +70,11 @@ pub async fn run(cfg: &TlsStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
     let ok = ok.load(Ordering::Relaxed);
     ctx.rec.set("handshakes", cfg.handshakes as f64);
     ctx.rec.set("succeeded", ok as f64);
-    ctx.rec.set("failed", (cfg.handshakes - ok) as f64);
+    let early = early.lock().expect("not poisoned");
+    // As in `connect`: `failed` could not open; closed early opened and was shut at once.
+    ctx.rec
+        .set("failed", (cfg.handshakes - ok - early.total()) as f64);
+    early.finish(&ctx.rec, "succeeded");
     ctx.rec.note(format!(
         "{ok} of {} wss connections to {} succeeded",
         cfg.handshakes, endpoint.url

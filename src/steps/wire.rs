@@ -63,7 +63,10 @@ pub fn data(msg: &Message) -> Option<(Opcode, &[u8])> {
 pub enum EchoResult {
     Ok(Duration),
     Mismatch,
+    /// A close frame, with its code when it had one.
     Closed(Option<u16>),
+    /// The connection ended without a close frame.
+    Dropped,
     Timeout,
     Error(String),
 }
@@ -75,6 +78,7 @@ impl EchoResult {
             EchoResult::Mismatch => "corrupt echo".into(),
             EchoResult::Closed(Some(c)) => format!("closed {c}"),
             EchoResult::Closed(None) => "closed".into(),
+            EchoResult::Dropped => "connection dropped".into(),
             EchoResult::Timeout => "no echo (timeout)".into(),
             EchoResult::Error(e) => format!("io error: {e}"),
         }
@@ -118,7 +122,7 @@ pub async fn await_echo(
     loop {
         match tokio::time::timeout_at(deadline, ws.next()).await {
             Err(_) => return EchoResult::Timeout,
-            Ok(None) => return EchoResult::Closed(None),
+            Ok(None) => return EchoResult::Dropped,
             Ok(Some(Err(e))) => return EchoResult::Error(e.to_string()),
             Ok(Some(Ok(Message::Close(f)))) => {
                 return EchoResult::Closed(f.map(|f| u16::from(f.code)));
