@@ -9,8 +9,8 @@ use tokio::task::JoinSet;
 
 use super::StepCtx;
 use super::connect::record_timings;
-use super::early_close::{self, EarlyCloses};
-use super::wire::close_politely;
+use super::early_close::{EarlyClose, EarlyCloses};
+use super::wire::{CloseOutcome, close_politely};
 use crate::scenario::model::TlsStep;
 
 pub async fn run(cfg: &TlsStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
@@ -43,17 +43,19 @@ pub async fn run(cfg: &TlsStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
                     Ok((mut ws, timings)) => {
                         rec.connected();
                         record_timings(&rec, &timings);
-                        // A handshake whose socket the server closes at once is no success.
-                        let watch_until = tokio::time::Instant::now() + early_close::WINDOW;
-                        match early_close::watch(&mut ws, watch_until).await {
-                            Some(how) => {
+                        // A handshake whose socket the server closes at once (a session
+                        // cap) is no success. Its CLOSE, with a code of its own, is there
+                        // before or instead of the answer to ours: no wait is added per
+                        // handshake, and no second socket is opened meanwhile.
+                        match close_politely(&mut ws, Duration::from_secs(1)).await {
+                            CloseOutcome::ClosedByServer(code) => {
+                                let how = EarlyClose::Close(Some(code));
                                 let cause = early.lock().expect("not poisoned").count(&how);
                                 rec.failure(&cause);
                             }
-                            None => {
+                            _ => {
                                 rec.received(1);
                                 ok.fetch_add(1, Ordering::Relaxed);
-                                close_politely(&mut ws, Duration::from_secs(1)).await;
                             }
                         }
                         rec.disconnected();

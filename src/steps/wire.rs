@@ -144,6 +144,9 @@ pub async fn await_echo(
 pub enum CloseOutcome {
     /// It sent CLOSE back, as RFC 6455 asks.
     Echoed,
+    /// Its CLOSE carried a code other than ours (1000): it had closed on its own, for a
+    /// reason of its own (1008, 1013 …), before or instead of answering ours.
+    ClosedByServer(u16),
     /// It dropped the connection without a CLOSE frame.
     DroppedWithoutClose,
     /// Nothing came back in time (or our CLOSE could not be sent).
@@ -163,7 +166,14 @@ pub async fn close_politely(ws: &mut Ws, timeout: Duration) -> CloseOutcome {
     loop {
         match tokio::time::timeout_at(deadline, ws.next()).await {
             Err(_) => return CloseOutcome::NoAnswer,
-            Ok(Some(Ok(Message::Close(_)))) => return CloseOutcome::Echoed,
+            Ok(Some(Ok(Message::Close(f)))) => {
+                return match f.map(|f| u16::from(f.code)) {
+                    Some(code) if code != u16::from(CloseCode::Normal) => {
+                        CloseOutcome::ClosedByServer(code)
+                    }
+                    _ => CloseOutcome::Echoed,
+                };
+            }
             Ok(None) | Ok(Some(Err(_))) => return CloseOutcome::DroppedWithoutClose,
             Ok(Some(Ok(_))) => continue,
         }
