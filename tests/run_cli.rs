@@ -962,7 +962,7 @@ fn an_echo_plan_too_large_to_track_is_refused() {
         "echo-plan",
         &[
             "step 2 (`echo`)",
-            "plans 1000000000000 messages; at most 10000000 per step",
+            "plans 1000000000000 messages; at most 1000000000 per step",
         ],
     );
     assert_usage_error(

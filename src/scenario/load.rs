@@ -354,7 +354,7 @@ fn semantic_errors(s: &Scenario) -> Vec<(String, Option<At>)> {
                 if planned > super::ECHO_MAX_MESSAGES as f64 {
                     bad(&format!(
                         "`rate` × `duration` plans {planned:.0} messages; at most {} per step \
-                         (each is tracked until its echo): lower the rate or the duration",
+                         (a day at 10,000 a second): lower the rate or the duration",
                         super::ECHO_MAX_MESSAGES
                     ));
                 }

@@ -17,9 +17,10 @@ pub const ECHO_MIN_SIZE: u32 = 24;
 /// that building each message cannot exhaust the host's memory.
 pub const ECHO_MAX_SIZE: u32 = 16 * 1024 * 1024;
 
-/// Most messages one echo step may plan (`rate` × `duration`): every message is tracked
-/// until its echo comes back, so the plan bounds the step's memory and running time.
-pub const ECHO_MAX_MESSAGES: u64 = 10_000_000;
+/// Most messages one echo step may plan (`rate` × `duration`): a day at 10,000 a
+/// second. Memory does not grow with the plan (in-flight messages are kept in a ring
+/// sized by rate and timeout); this bounds a typo's running time.
+pub const ECHO_MAX_MESSAGES: u64 = 1_000_000_000;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ScenarioCommand {

@@ -19,7 +19,6 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::stream::{SplitSink, SplitStream};
@@ -28,6 +27,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
 
+use super::anchors::{Anchors, Taken};
 use super::pacer::{self, Plan};
 use super::wire::{data, echo_payload, message, parse_echo_header};
 use super::{PooledClient, StepCtx, need_pool};
@@ -44,9 +44,6 @@ pub const SEND_LAG_ALLOWANCE: Duration = Duration::from_micros(200);
 /// (a full TCP window), not doing the client's own work: a frame's write on a
 /// connection that takes data costs microseconds.
 const WAITING_SEND: Duration = Duration::from_millis(1);
-
-/// An anchor slot whose echo came back (no anchor is this far from the start).
-const ANSWERED: u64 = u64::MAX;
 
 /// First due time after the step starts, so every client is ready before it.
 const LEAD_IN: Duration = Duration::from_millis(20);
@@ -160,11 +157,12 @@ pub(super) async fn drive(
     rec: &StepRec,
     keep_latency: bool,
 ) -> Round {
-    // Each client's table of anchors first: allocating millions of them must not eat
-    // into the first messages' timeouts.
+    // Each client's ring of anchors first, so allocating them does not eat into the
+    // first messages' timeouts.
     let sizing = plan(cfg, clients.len() as u32, Instant::now());
-    let tables: Vec<Arc<[AtomicU64]>> = (0..sizing.clients)
-        .map(|c| (0..sizing.count_of(c)).map(|_| AtomicU64::new(0)).collect())
+    let per_client = sizing.total_rate / sizing.clients.max(1) as f64;
+    let tables: Vec<Arc<Anchors>> = (0..sizing.clients)
+        .map(|c| Arc::new(Anchors::new(sizing.count_of(c), per_client, cfg.timeout.0)))
         .collect();
     let plan = plan(cfg, clients.len() as u32, Instant::now() + LEAD_IN);
     let (pacer, releases) = pacer::start(plan);
@@ -285,7 +283,7 @@ impl ClientJob {
         client: PooledClient,
         released: pacer::Released,
         // Per message: nanoseconds after the plan's start from which its latency counts.
-        anchors: Arc<[AtomicU64]>,
+        anchors: Arc<Anchors>,
     ) -> (ClientTally, Option<PooledClient>) {
         let id = client.id;
         let count = self.plan.count_of(self.index);
@@ -328,7 +326,7 @@ impl ClientJob {
         id: u32,
         mut sink: SplitSink<Ws, Message>,
         mut released: pacer::Released,
-        anchors: &[AtomicU64],
+        anchors: &Anchors,
     ) -> (SplitSink<Ws, Message>, Sent) {
         let count = self.plan.count_of(self.index);
         let timeout = self.cfg.timeout.0;
@@ -362,7 +360,7 @@ impl ClientJob {
             } else {
                 due
             };
-            anchors[seq as usize].store(nanos_since(self.plan.start, anchor), Ordering::Release);
+            anchors.set(seq, nanos_since(self.plan.start, anchor));
             self.rec.sample("send_lag", lag);
             let msg = message(self.cfg.opcode, echo_payload(id, seq, size));
             // More already released: queue without flushing, so a backlog leaves in one write.
@@ -427,7 +425,7 @@ impl ClientJob {
         &self,
         id: u32,
         mut stream: SplitStream<Ws>,
-        anchors: &[AtomicU64],
+        anchors: &Anchors,
         done: oneshot::Receiver<u64>,
     ) -> (ClientTally, SplitStream<Ws>, bool) {
         let count = self.plan.count_of(self.index);
@@ -490,12 +488,16 @@ impl ClientJob {
                 continue;
             }
             // Taking the anchor marks the message as answered: no second table to grow.
-            let taken = anchors[seq as usize].swap(ANSWERED, Ordering::AcqRel);
-            if taken == ANSWERED {
-                t.duplicates += 1;
-                continue;
-            }
-            let anchor = self.plan.start + Duration::from_nanos(taken);
+            let anchor = match anchors.take(seq) {
+                Taken::Anchor(ns) => self.plan.start + Duration::from_nanos(ns),
+                Taken::Duplicate => {
+                    t.duplicates += 1;
+                    continue;
+                }
+                // Its slot went to a later message: far past its timeout, timed from its
+                // due time (an anchor is never earlier).
+                Taken::Expired => self.plan.due(self.index, seq),
+            };
             let latency = now.saturating_duration_since(anchor);
             // Its latency is a fact worth keeping; its echo still missed its timeout.
             self.rec.sample("latency", latency);
@@ -548,6 +550,5 @@ impl WaitLog {
 }
 
 fn nanos_since(start: Instant, t: Instant) -> u64 {
-    u64::try_from(t.saturating_duration_since(start).as_nanos())
-        .map_or(ANSWERED - 1, |n| n.min(ANSWERED - 1))
+    u64::try_from(t.saturating_duration_since(start).as_nanos()).unwrap_or(u64::MAX)
 }

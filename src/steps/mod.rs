@@ -2,6 +2,7 @@
 //! recorder handle. Drivers never print; the runner owns the output.
 
 mod abrupt;
+mod anchors;
 mod capacity;
 mod churn;
 mod connect;
