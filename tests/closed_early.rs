@@ -231,6 +231,7 @@ fn steps_opening_their_own_sockets_count_a_1008_close_on_connect_as_closed_early
          \x20 - abrupt: { count: 2, timeout: 2s }\n\
          \x20 - frames: { sizes: [16, 200], fragments: 0, timeout: 2s }\n\
          \x20 - ping: { count: 3, interval: 10ms, timeout: 1s }\n\
+         \x20 - capacity: { clients: 2, from: 50, to: 100, until: [\"loss > 0\"], rung: 1s }\n\
          thresholds: [\"churn.closed_early == 0\"]\n",
     );
     assert_eq!(rep["thresholds"][0]["passed"], false);
@@ -269,7 +270,12 @@ fn steps_opening_their_own_sockets_count_a_1008_close_on_connect_as_closed_early
     assert_eq!(metric(&rep, "ping", "sent"), 0.0);
     assert_eq!(step(&rep, "ping")["status"], "failed");
 
-    for s in ["churn", "exhaust", "abrupt", "frames", "ping"] {
+    // capacity: its clients were shut at once, so no rung could run.
+    assert_eq!(metric(&rep, "capacity", "closed_early"), 2.0);
+    assert_eq!(metric(&rep, "capacity", "rungs"), 0.0);
+    assert_eq!(step(&rep, "capacity")["status"], "failed");
+
+    for s in ["churn", "exhaust", "abrupt", "frames", "ping", "capacity"] {
         assert_note(
             &rep,
             s,

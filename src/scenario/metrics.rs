@@ -88,6 +88,7 @@ pub fn step_metrics(kind: &str) -> &'static [(&'static str, MetricClass, Directi
             ("knee", Rate, Higher),
             ("rungs", Count, Neutral),
             ("clients", Count, Neutral),
+            ("closed_early", Count, Lower),
         ],
         "fanout" => &[
             ("messages", Count, Neutral),

@@ -9,6 +9,7 @@
 
 use tokio::task::JoinSet;
 
+use super::early_close::{self, EarlyCloses};
 use super::echo::{self, ClientTally};
 use super::{PooledClient, StepCtx};
 use crate::recorder::StepRec;
@@ -50,8 +51,9 @@ pub async fn run(cfg: &CapacityStep, ctx: &mut StepCtx<'_>) -> Result<(), String
     let mut rate = cfg.from;
     let mut rungs = 0u32;
     let mut bisections = 0u32;
+    let mut early = EarlyCloses::default();
     let outcome = loop {
-        if let Err(e) = top_up(cfg, ctx, &mut clients).await {
+        if let Err(e) = top_up(cfg, ctx, &mut clients, &mut early).await {
             break Err(e);
         }
         let (rung, kept) = run_rung(cfg, rate, clients, &conditions, &rec).await;
@@ -79,6 +81,7 @@ pub async fn run(cfg: &CapacityStep, ctx: &mut StepCtx<'_>) -> Result<(), String
         };
     };
     rec.set("rungs", rungs as f64);
+    early.finish(&rec, "clients");
     rec.set("sustained", held.unwrap_or(0.0));
     if let Some(b) = broke {
         rec.set("knee", b);
@@ -100,11 +103,13 @@ pub async fn run(cfg: &CapacityStep, ctx: &mut StepCtx<'_>) -> Result<(), String
     outcome
 }
 
-/// Opens clients until there are `cfg.clients` (a rung may lose some).
+/// Opens clients until there are `cfg.clients` (a rung may lose some); those the
+/// server closes at once are counted in `early` and not kept.
 async fn top_up(
     cfg: &CapacityStep,
     ctx: &mut StepCtx<'_>,
     clients: &mut Vec<PooledClient>,
+    early: &mut EarlyCloses,
 ) -> Result<(), String> {
     let missing = (cfg.clients as usize).saturating_sub(clients.len());
     let mut tasks = JoinSet::new();
@@ -114,13 +119,14 @@ async fn top_up(
         tasks.spawn(async move { endpoint.connect(None, timeout).await });
     }
     let mut first_error = None;
+    let mut opened = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         match joined {
             Ok(Ok((ws, _))) => {
                 ctx.rec.connected();
                 let id = *ctx.next_client_id;
                 *ctx.next_client_id += 1;
-                clients.push(PooledClient { id, ws });
+                opened.push(PooledClient { id, ws });
             }
             Ok(Err(e)) => {
                 ctx.rec.failure(&e.cause());
@@ -128,6 +134,11 @@ async fn top_up(
             }
             Err(e) => ctx.rec.error(format!("connect task failed: {e}")),
         }
+    }
+    let before = early.total();
+    clients.extend(early_close::sift(opened, &ctx.rec, early).await);
+    if early.total() > before && first_error.is_none() {
+        first_error = Some("the server closed clients right after opening them".into());
     }
     match first_error {
         Some(e) if clients.is_empty() => Err(format!("no client could connect: {e}")),

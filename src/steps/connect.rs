@@ -90,25 +90,13 @@ pub async fn run(cfg: &ConnectStep, ctx: &mut StepCtx<'_>) -> Result<(), String>
 /// Takes the clients this step opened that the server closed within
 /// [`early_close::WINDOW`] of the last one opening out of the pool; returns how many.
 async fn drop_closed_early(ctx: &mut StepCtx<'_>, rec: &StepRec, first_new_id: u32) -> u32 {
-    let until = tokio::time::Instant::now() + early_close::WINDOW;
     let (new, old): (Vec<PooledClient>, Vec<PooledClient>) = std::mem::take(ctx.pool)
         .into_iter()
         .partition(|c| c.id >= first_new_id);
     *ctx.pool = old;
-    let watched = new.into_iter().map(|mut c| async move {
-        let closed = early_close::watch(&mut c.ws, until).await;
-        (c, closed)
-    });
     let mut early = early_close::EarlyCloses::default();
-    for (c, closed) in futures_util::future::join_all(watched).await {
-        match closed {
-            None => ctx.pool.push(c),
-            Some(how) => {
-                rec.disconnected();
-                rec.failure(&early.count(&how));
-            }
-        }
-    }
+    ctx.pool
+        .extend(early_close::sift(new, rec, &mut early).await);
     early.finish(rec, "connected");
     early.total()
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
+use super::PooledClient;
 use super::wire::EchoResult;
 use crate::client::Ws;
 use crate::recorder::StepRec;
@@ -57,6 +58,31 @@ pub async fn watch(ws: &mut Ws, until: tokio::time::Instant) -> Option<EarlyClos
 
 /// How the first use of a fresh socket (an echo) ended, as an early close: the server
 /// ended it within [`WINDOW`] of `opened`. `None` for any other outcome.
+/// Watches newly opened `clients` together for [`WINDOW`]; returns those still open and
+/// counts the others into `early` (and as failures of the step).
+pub async fn sift(
+    clients: Vec<PooledClient>,
+    rec: &StepRec,
+    early: &mut EarlyCloses,
+) -> Vec<PooledClient> {
+    let until = tokio::time::Instant::now() + WINDOW;
+    let watched = clients.into_iter().map(|mut c| async move {
+        let closed = watch(&mut c.ws, until).await;
+        (c, closed)
+    });
+    let mut open = Vec::new();
+    for (c, closed) in futures_util::future::join_all(watched).await {
+        match closed {
+            None => open.push(c),
+            Some(how) => {
+                rec.disconnected();
+                rec.failure(&early.count(&how));
+            }
+        }
+    }
+    open
+}
+
 pub fn of_echo(result: &EchoResult, opened: tokio::time::Instant) -> Option<EarlyClose> {
     if opened.elapsed() > WINDOW {
         return None;
