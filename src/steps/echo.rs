@@ -182,6 +182,7 @@ pub(super) async fn drive(
             cfg: cfg.clone(),
             rec: rec.clone(),
             keep_latency,
+            senders: pacer.spawner(),
         };
         tasks.spawn(job.run(client, released, anchors));
     }
@@ -261,6 +262,7 @@ struct ClientJob {
     cfg: EchoStep,
     rec: StepRec,
     keep_latency: bool,
+    senders: pacer::Spawner,
 }
 
 /// The sender half's result.
@@ -289,9 +291,10 @@ impl ClientJob {
         let count = self.plan.count_of(self.index);
         let (sink, stream) = client.ws.split();
         let (done_tx, done_rx) = oneshot::channel();
-        // The sender is a task of its own: a sender catching up on a backlog must never
-        // delay the moment an echo is read (and so inflate its latency).
-        let sender = tokio::spawn({
+        // The sender is a task of its own, on the pacer's thread: a sender catching up on
+        // a backlog must never delay the moment an echo is read (and so inflate its
+        // latency), and a release starts its send without another thread's wake-up.
+        let sender = self.senders.spawn({
             let job = self.clone();
             let anchors = Arc::clone(&anchors);
             async move {

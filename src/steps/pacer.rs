@@ -50,6 +50,10 @@ const BATCH_SLEEP: Duration = Duration::from_micros(20);
 /// more than a quarter of a core.
 const SPIN_MIN_GAP: Duration = Duration::from_micros(4 * SPIN_BEFORE.as_micros() as u64);
 
+/// Waits longer than this are the runtime's (1 ms granularity, so it wakes up to about
+/// a millisecond late); the rest is waited on the OS clock.
+const RUNTIME_WAIT: Duration = Duration::from_millis(3);
+
 /// Longest single sleep, so a stopped pacer notices within this time.
 const MAX_SLEEP: Duration = Duration::from_millis(20);
 
@@ -105,10 +109,20 @@ struct Shared {
     ended: AtomicBool,
 }
 
-/// A running pacer; dropping it stops the releases.
+/// A running pacer; dropping it stops the releases (and ends the senders still on it).
 pub struct Pacer {
-    stop: Arc<AtomicBool>,
+    stop: Arc<Stop>,
     thread: Option<JoinHandle<()>>,
+    /// The pacer thread's own runtime, where the senders run (see [`Pacer::spawn`]).
+    senders: Option<tokio::runtime::Handle>,
+}
+
+/// Asks the pacer thread to end: a flag its precise waits look at, and a wake-up for
+/// its last wait, once every message is released.
+#[derive(Default)]
+struct Stop {
+    flag: AtomicBool,
+    notify: tokio::sync::Notify,
 }
 
 /// One client's side of the pacer: its sequence numbers, in order, once each is due.
@@ -184,47 +198,90 @@ pub fn start(plan: Plan) -> (Pacer, Vec<Released>) {
             count: plan.count_of(c),
         })
         .collect();
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(Stop::default());
     let stopped = Arc::clone(&stop);
+    let (handle_tx, handle_rx) = std::sync::mpsc::channel();
     let thread = std::thread::Builder::new()
         .name("wsbench-pacer".into())
         .spawn(move || {
-            release_all(plan, &shared, &stopped);
-            shared.ended.store(true, Ordering::SeqCst);
-            for slot in &shared.slots {
-                slot.waker.wake();
-            }
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            let Ok(runtime) = runtime else {
+                let _ = handle_tx.send(None);
+                return;
+            };
+            let _ = handle_tx.send(Some(runtime.handle().clone()));
+            runtime.block_on(async {
+                release_all(plan, &shared, &stopped.flag).await;
+                shared.ended.store(true, Ordering::SeqCst);
+                for slot in &shared.slots {
+                    slot.waker.wake();
+                }
+                // The senders finish on this runtime until the step lets go of the pacer.
+                while !stopped.flag.load(Ordering::SeqCst) {
+                    stopped.notify.notified().await;
+                }
+            });
         })
         .ok();
-    (Pacer { stop, thread }, released)
+    let senders = thread
+        .as_ref()
+        .and_then(|_| handle_rx.recv().ok().flatten());
+    (
+        Pacer {
+            stop,
+            thread,
+            senders,
+        },
+        released,
+    )
 }
 
 impl Pacer {
     /// Whether the pacer thread could be started (if not, nothing is released).
     pub fn running(&self) -> bool {
-        self.thread.is_some()
+        self.senders.is_some()
+    }
+
+    /// Where the clients' senders run: see [`Spawner`].
+    pub fn spawner(&self) -> Spawner {
+        Spawner(self.senders.clone())
     }
 }
 
-#[cfg(test)]
-impl Pacer {
-    fn wait_done(mut self) {
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+/// Runs a client's sender on the pacer's own thread, so the release of a message and
+/// the start of its send are one step on one thread, with no wake-up of another thread
+/// in between (on an idle host that wake-up alone costs tens of microseconds, more on a
+/// virtual machine). The receiving halves stay on the run's runtime. Falls back to the
+/// caller's runtime when the pacer could not start.
+#[derive(Clone)]
+pub struct Spawner(Option<tokio::runtime::Handle>);
+
+impl Spawner {
+    pub fn spawn<F>(&self, sender: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match &self.0 {
+            Some(h) => h.spawn(sender),
+            None => tokio::spawn(sender),
         }
     }
 }
 
 impl Drop for Pacer {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.flag.store(true, Ordering::SeqCst);
+        self.stop.notify.notify_one();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
     }
 }
 
-fn release_all(plan: Plan, shared: &Shared, stop: &AtomicBool) {
+async fn release_all(plan: Plan, shared: &Shared, stop: &AtomicBool) {
     // Precise sleeps for this thread only; failing that, sleeps are 50 µs coarser.
     #[cfg(target_os = "linux")]
     let _ = nix::sys::prctl::set_timerslack(1);
@@ -232,12 +289,32 @@ fn release_all(plan: Plan, shared: &Shared, stop: &AtomicBool) {
     let may_spin = plan.total_rate <= 1.0 / SPIN_MIN_GAP.as_secs_f64();
     for k in 0..plan.total {
         let slot = &shared.slots[(k % n) as usize];
-        if !wait_until(plan.due_k(k), may_spin.then_some(&slot.waiting), stop) {
+        let due = plan.due_k(k);
+        // A long wait is the runtime's, so the senders on this thread go on meanwhile
+        // (a send that waited for the server, a backlog's flush); tokio's 1 ms timer
+        // ends it before the precise part.
+        loop {
+            let left = due.saturating_duration_since(Instant::now());
+            if left <= RUNTIME_WAIT || stop.load(Ordering::Relaxed) {
+                break;
+            }
+            tokio::time::sleep((left - RUNTIME_WAIT).min(MAX_SLEEP)).await;
+        }
+        if Instant::now() < due {
+            // Whatever is ready runs before the precise wait, not during it.
+            tokio::task::yield_now().await;
+        }
+        if !wait_until(due, may_spin.then_some(&slot.waiting), stop) {
             return;
         }
         slot.released.store(k / n + 1, Ordering::SeqCst);
         if slot.waiting.load(Ordering::SeqCst) {
             slot.waker.wake();
+            // The woken sender (on this thread) starts its send now, unless later
+            // messages are already due.
+            if k + 1 == plan.total || plan.due_k(k + 1) > Instant::now() {
+                tokio::task::yield_now().await;
+            }
         }
     }
 }
@@ -298,7 +375,6 @@ mod tests {
         };
         let (pacer, mut rxs) = start(plan);
         assert!(pacer.running());
-        pacer.wait_done();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();

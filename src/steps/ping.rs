@@ -69,6 +69,7 @@ pub async fn run(cfg: &PingStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
             plan,
             i as u32,
             released,
+            pacer.spawner(),
         ));
     }
     let (mut sent, mut received) = (0u64, 0u64);
@@ -100,6 +101,7 @@ async fn ping_client(
     plan: Plan,
     index: u32,
     mut released: pacer::Released,
+    senders: pacer::Spawner,
 ) -> (u64, u64, Option<PooledClient>) {
     let id = c.id;
     let count = plan.count_of(index);
@@ -107,7 +109,7 @@ async fn ping_client(
     let give_up = plan.last_due() + cfg.timeout.0;
     // Per ping: when it left (ns after the plan's start), or not yet.
     let left: Arc<[AtomicU64]> = (0..count).map(|_| AtomicU64::new(NOT_SENT)).collect();
-    let sender = tokio::spawn({
+    let sender = senders.spawn({
         let left = Arc::clone(&left);
         let rec = rec.clone();
         let size = cfg.size as usize;
