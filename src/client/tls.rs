@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
@@ -43,30 +44,25 @@ pub fn client_config(trust: &Trust) -> Result<Arc<ClientConfig>, String> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?;
-    let config = match trust {
-        Trust::Insecure => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCert))
-            .with_no_client_auth(),
-        Trust::BundledDeviceCert => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(CaOrPinned::from_pem(
-                wsbench_device::certs::DEV_CERT_PEM.as_bytes(),
-                "the bundled device certificate",
-            )?))
-            .with_no_client_auth(),
+    let certificate = match trust {
+        Trust::Insecure => None,
+        Trust::BundledDeviceCert => Some(CaOrPinned::from_pem(
+            wsbench_device::certs::DEV_CERT_PEM.as_bytes(),
+            "the bundled device certificate",
+        )?),
         Trust::CaFile(path) => {
             let pem = std::fs::read(path)
                 .map_err(|e| format!("cannot read --ca file {}: {e}", path.display()))?;
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(CaOrPinned::from_pem(
-                    &pem,
-                    &path.display().to_string(),
-                )?))
-                .with_no_client_auth()
+            Some(CaOrPinned::from_pem(&pem, &path.display().to_string())?)
         }
     };
+    let config = builder
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(ServerCheck {
+            certificate,
+            signatures: provider().signature_verification_algorithms,
+        }))
+        .with_no_client_auth();
     Ok(Arc::new(config))
 }
 
@@ -156,8 +152,8 @@ fn explain(e: &rustls::Error) -> String {
     }
 }
 
-impl ServerCertVerifier for CaOrPinned {
-    fn verify_server_cert(
+impl CaOrPinned {
+    fn verify(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
@@ -200,28 +196,6 @@ impl ServerCertVerifier for CaOrPinned {
             ))))),
         ))
     }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        AcceptAnyCert.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        AcceptAnyCert.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        AcceptAnyCert.supported_verify_schemes()
-    }
 }
 
 /// Why a server certificate was refused, in the words of [`CaOrPinned`].
@@ -236,20 +210,30 @@ impl std::fmt::Display for NotTrusted {
 
 impl std::error::Error for NotTrusted {}
 
-/// `--insecure`: accepts any certificate, still checks the handshake signatures.
+/// The server check of every client configuration: the certificate against a `--ca`
+/// file or the bundled certificate, or not at all with `--insecure`; the handshake
+/// signatures either way.
 #[derive(Debug)]
-struct AcceptAnyCert;
+struct ServerCheck {
+    /// `None` with `--insecure`: any certificate is accepted.
+    certificate: Option<CaOrPinned>,
+    /// The provider's, for the handshake signatures.
+    signatures: WebPkiSupportedAlgorithms,
+}
 
-impl ServerCertVerifier for AcceptAnyCert {
+impl ServerCertVerifier for ServerCheck {
     fn verify_server_cert(
         &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
+        match &self.certificate {
+            Some(trusted) => trusted.verify(end_entity, intermediates, server_name, ocsp, now),
+            None => Ok(ServerCertVerified::assertion()),
+        }
     }
 
     fn verify_tls12_signature(
@@ -258,12 +242,7 @@ impl ServerCertVerifier for AcceptAnyCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &provider().signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.signatures)
     }
 
     fn verify_tls13_signature(
@@ -272,17 +251,10 @@ impl ServerCertVerifier for AcceptAnyCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &provider().signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.signatures)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        provider()
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.signatures.supported_schemes()
     }
 }
