@@ -66,8 +66,9 @@ pub fn client_config(trust: &Trust) -> Result<Arc<ClientConfig>, String> {
     Ok(Arc::new(config))
 }
 
-/// Trusts a server whose chain leads to one of the file's certificates (WebPKI, name
-/// checked), or whose certificate is byte for byte one of them (pinned).
+/// A PEM file's certificates, both ways [`ServerCheck`] trusts a server with them: its
+/// chain leads to one of them (WebPKI, name checked), or its certificate is byte for
+/// byte one of them (pinned).
 #[derive(Debug)]
 struct CaOrPinned {
     /// Where the certificates came from, for messages.
@@ -152,53 +153,7 @@ fn explain(e: &rustls::Error) -> String {
     }
 }
 
-impl CaOrPinned {
-    fn verify(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let as_ca = match &self.ca {
-            Some(ca) => {
-                match ca.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
-                    Ok(ok) => return Ok(ok),
-                    Err(e) => explain(&e),
-                }
-            }
-            None => self
-                .ca_unusable
-                .clone()
-                .unwrap_or_else(|| "no trust anchor in it".into()),
-        };
-        if self
-            .pinned
-            .iter()
-            .any(|p| p.as_ref() == end_entity.as_ref())
-        {
-            return Ok(ServerCertVerified::assertion());
-        }
-        let pinned: Vec<String> = self.pinned.iter().map(|p| fingerprint(p)).collect();
-        Err(rustls::Error::InvalidCertificate(
-            rustls::CertificateError::Other(rustls::OtherError(Arc::new(NotTrusted(format!(
-                "tried {} as a CA (trust anchor): {as_ca}; and as the pinned server certificate: \
-                 the server's certificate (sha256 {}) is not {} (sha256 {})",
-                self.source,
-                fingerprint(end_entity),
-                if pinned.len() == 1 {
-                    "the one in it"
-                } else {
-                    "any in it"
-                },
-                pinned.join(", ")
-            ))))),
-        ))
-    }
-}
-
-/// Why a server certificate was refused, in the words of [`CaOrPinned`].
+/// Why a server certificate was refused by a [`CaOrPinned`] file.
 #[derive(Debug)]
 struct NotTrusted(String);
 
@@ -230,10 +185,43 @@ impl ServerCertVerifier for ServerCheck {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match &self.certificate {
-            Some(trusted) => trusted.verify(end_entity, intermediates, server_name, ocsp, now),
-            None => Ok(ServerCertVerified::assertion()),
+        let Some(trusted) = &self.certificate else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        let as_ca = match &trusted.ca {
+            Some(ca) => {
+                match ca.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+                    Ok(ok) => return Ok(ok),
+                    Err(e) => explain(&e),
+                }
+            }
+            None => trusted
+                .ca_unusable
+                .clone()
+                .unwrap_or_else(|| "no trust anchor in it".into()),
+        };
+        if trusted
+            .pinned
+            .iter()
+            .any(|p| p.as_ref() == end_entity.as_ref())
+        {
+            return Ok(ServerCertVerified::assertion());
         }
+        let pinned: Vec<String> = trusted.pinned.iter().map(|p| fingerprint(p)).collect();
+        Err(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::Other(rustls::OtherError(Arc::new(NotTrusted(format!(
+                "tried {} as a CA (trust anchor): {as_ca}; and as the pinned server certificate: \
+                 the server's certificate (sha256 {}) is not {} (sha256 {})",
+                trusted.source,
+                fingerprint(end_entity),
+                if pinned.len() == 1 {
+                    "the one in it"
+                } else {
+                    "any in it"
+                },
+                pinned.join(", ")
+            ))))),
+        ))
     }
 
     fn verify_tls12_signature(
