@@ -98,7 +98,10 @@ fn report(echo_p50_us: u64, limit: f64) -> Report {
         steps: vec![echo, exhaust],
         timeline: vec![TimelineSecond {
             second: 0,
-            messages_sent: 300,
+            counts: TimelineCounts {
+                messages_sent: 300,
+                ..Default::default()
+            },
             ..Default::default()
         }],
         timeline_resolution_ms: 1000,

@@ -134,34 +134,36 @@ pub fn sample_report() -> Report {
             let fanning = (12..18).contains(&second);
             TimelineSecond {
                 second,
-                messages_sent: if echoing {
-                    300
-                } else if fanning {
-                    17
-                } else {
-                    0
+                counts: TimelineCounts {
+                    messages_sent: if echoing {
+                        300
+                    } else if fanning {
+                        17
+                    } else {
+                        0
+                    },
+                    messages_received: if echoing {
+                        300 - u64::from(second == 7) * 2
+                    } else if fanning {
+                        99
+                    } else {
+                        0
+                    },
+                    connections: if second < 18 {
+                        (u64::from(second) * 3).min(6)
+                    } else {
+                        7
+                    },
+                    connects: if second < 2 {
+                        3
+                    } else {
+                        u64::from(second == 18) * 7
+                    },
+                    disconnects: u64::from(second == 21) * 7,
+                    errors: u64::from(second == 7),
+                    latency_p99_us: (echoing || fanning).then_some(1_800 + u64::from(second) * 20),
+                    heap_free_bytes: Some(210_000 - u64::from(second.min(18)) * 1_200),
                 },
-                messages_received: if echoing {
-                    300 - u64::from(second == 7) * 2
-                } else if fanning {
-                    99
-                } else {
-                    0
-                },
-                connections: if second < 18 {
-                    (u64::from(second) * 3).min(6)
-                } else {
-                    7
-                },
-                connects: if second < 2 {
-                    3
-                } else {
-                    u64::from(second == 18) * 7
-                },
-                disconnects: u64::from(second == 21) * 7,
-                errors: u64::from(second == 7),
-                latency_p99_us: (echoing || fanning).then_some(1_800 + u64::from(second) * 20),
-                heap_free_bytes: Some(210_000 - u64::from(second.min(18)) * 1_200),
                 device_clients: None,
             }
         })
