@@ -9,78 +9,38 @@
 # Usage: benches/flash_time.sh
 # Environment: RUNS (default 3), BAUD (default 921600), ESPTOOL_VENV (default
 #   target/esptool-venv), ESPTOOL_VERSION (default 5.6.0), WSBENCH_BIN (a wsbench binary
-#   to use instead of building the release profile).
+#   to use instead of building the release profile). The setup it shares with
+#   scripts/esptool-check.sh is in scripts/lib/sim-flash.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-3}
 BAUD=${BAUD:-921600}
-VENV=${ESPTOOL_VENV:-target/esptool-venv}
-ESPTOOL_VERSION=${ESPTOOL_VERSION:-5.6.0}
-TARGET_DIR=${CARGO_TARGET_DIR:-target}
+NAME=flash_time
 CHIP=esp32c3
+# shellcheck source=../scripts/lib/sim-flash.sh
+. scripts/lib/sim-flash.sh
 
-fail() { echo "flash_time: FAIL: $*" >&2; exit 1; }
-
-if ! "$VENV/bin/esptool" version 2>/dev/null | grep -q "$ESPTOOL_VERSION"; then
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "esptool==$ESPTOOL_VERSION"
-fi
-ESPTOOL="$VENV/bin/esptool"
-
-if [ -n "${WSBENCH_BIN:-}" ]; then
-    BIN=$WSBENCH_BIN
-else
-    cargo build --quiet --release --bin wsbench
-    BIN="$TARGET_DIR/release/wsbench"
-fi
+use_esptool
+use_wsbench release
 WORK=$(mktemp -d)
+trap 'stop_sim; rm -rf "$WORK"' EXIT
 # A private copy: a shared build directory may be rebuilt while this runs.
 cp "$BIN" "$WORK/wsbench"
 BIN="$WORK/wsbench"
+read_parts
 
-# The parts and offsets, from the manifest (never repeated here).
-mapfile -t PARTS < <(python3 - "$CHIP" <<'PY'
-import json, sys
-manifest = json.load(open("firmware/dist/manifest.json"))
-image = next(i for i in manifest["images"] if i["chip"] == sys.argv[1])
-for part in image["parts"]:
-    print(hex(part["offset"]))
-    print("firmware/dist/" + part["file"])
-PY
-)
-
-SIM_PID=
-stop_sim() {
-    if [ -n "$SIM_PID" ]; then
-        kill "$SIM_PID" 2>/dev/null || true
-        wait "$SIM_PID" 2>/dev/null || true
-        SIM_PID=
-    fi
-}
-trap 'stop_sim; rm -rf "$WORK"' EXIT
-
-# start_sim: a fresh simulated board with an erased flash; sets PTY.
-start_sim() {
+# fresh_sim: a fresh simulated board with an erased flash; sets PTY.
+fresh_sim() {
     stop_sim
     rm -f "$WORK/flash.bin"
-    "$BIN" sim --ws-port 0 --wss-port 0 --chip "$CHIP" --flash-file "$WORK/flash.bin" \
-        >"$WORK/sim.log" 2>&1 &
-    SIM_PID=$!
-    PTY=
-    for _ in $(seq 100); do
-        PTY=$(sed -n 's/^  console: \(\/dev\/[^ ]*\).*/\1/p' "$WORK/sim.log" | head -1)
-        [ -n "$PTY" ] && return 0
-        sleep 0.1
-    done
-    cat "$WORK/sim.log"
-    fail "wsbench sim printed no console path"
+    start_sim "$WORK/flash.bin" "$WORK/sim.log"
 }
 
 now() { date +%s.%N; }
 
 time_wsbench() {
-    start_sim
+    fresh_sim
     local t0 t1
     t0=$(now)
     "$BIN" flash --port "$PTY" --baud "$BAUD" >"$WORK/wsbench.out" 2>&1 \
@@ -92,7 +52,7 @@ time_wsbench() {
 }
 
 time_esptool() {
-    start_sim
+    fresh_sim
     local t0 t1
     t0=$(now)
     timeout 600 "$ESPTOOL" --chip "$CHIP" --port "$PTY" --baud "$BAUD" --before no-reset \

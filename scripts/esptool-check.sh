@@ -11,71 +11,25 @@
 # Environment: ESPTOOL_VENV (default target/esptool-venv), ESPTOOL_VERSION (default
 #   5.6.0), ESPTOOL_CHECK_PROFILE (debug|release, default debug), ESPTOOL_BAUD
 #   (default 921600), WSBENCH_BIN (a wsbench binary to use instead of building one).
+#   The setup it shares with benches/flash_time.sh is in scripts/lib/sim-flash.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-VENV=${ESPTOOL_VENV:-target/esptool-venv}
-ESPTOOL_VERSION=${ESPTOOL_VERSION:-5.6.0}
 PROFILE=${ESPTOOL_CHECK_PROFILE:-debug}
 BAUD=${ESPTOOL_BAUD:-921600}
-# Where cargo puts binaries (it knows its configuration best).
-TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+NAME=esptool-check
 CHIP=esp32c3
+# shellcheck source=lib/sim-flash.sh
+. scripts/lib/sim-flash.sh
 
-fail() { echo "esptool-check: FAIL: $*" >&2; exit 1; }
+# 1. esptool in a venv of its own, wsbench, and the parts with their offsets.
+use_esptool
+use_wsbench "$PROFILE"
+read_parts
 
-# 1. esptool in a venv of its own (reused when it already has the right version).
-if ! "$VENV/bin/esptool" version 2>/dev/null | grep -q "$ESPTOOL_VERSION"; then
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "esptool==$ESPTOOL_VERSION"
-fi
-ESPTOOL="$VENV/bin/esptool"
-
-# 2. wsbench, and the parts with their offsets from the manifest (never repeated here).
-if [ -n "${WSBENCH_BIN:-}" ]; then
-    BIN=$WSBENCH_BIN
-elif [ "$PROFILE" = release ]; then
-    cargo build --quiet --locked --release --bin wsbench
-    BIN="$TARGET_DIR/release/wsbench"
-else
-    cargo build --quiet --locked --bin wsbench
-    BIN="$TARGET_DIR/debug/wsbench"
-fi
-mapfile -t PARTS < <(python3 - "$CHIP" <<'EOF'
-import json, sys
-manifest = json.load(open("firmware/dist/manifest.json"))
-image = next(i for i in manifest["images"] if i["chip"] == sys.argv[1])
-for part in image["parts"]:
-    print(hex(part["offset"]))
-    print("firmware/dist/" + part["file"])
-EOF
-)
-[ "${#PARTS[@]}" -ge 2 ] || fail "no $CHIP parts in firmware/dist/manifest.json"
-
-# 3. The simulated board, its console copied to a log we can search.
+# 2. The simulated board, its console copied to a log we can search.
 WORK=$(mktemp -d)
-SIM_PID=
-cleanup() {
-    [ -n "$SIM_PID" ] && kill "$SIM_PID" 2>/dev/null && wait "$SIM_PID" 2>/dev/null
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-# start_sim FLASH_FILE LOG: a simulated board on that flash; sets SIM_PID and PTY.
-start_sim() {
-    "$BIN" sim --ws-port 0 --wss-port 0 --chip "$CHIP" --console - \
-        --flash-file "$1" >"$2" 2>&1 &
-    SIM_PID=$!
-    PTY=
-    for _ in $(seq 100); do
-        PTY=$(sed -n 's/^  console: \(\/dev\/[^ ]*\).*/\1/p' "$2" | head -1)
-        [ -n "$PTY" ] && return
-        kill -0 "$SIM_PID" 2>/dev/null || { cat "$2"; fail "wsbench sim exited"; }
-        sleep 0.1
-    done
-    cat "$2"
-    fail "wsbench sim printed no console path"
-}
+trap 'stop_sim; rm -rf "$WORK"' EXIT
 start_sim "$WORK/flash.bin" "$WORK/sim.log"
 echo "esptool-check: simulated $CHIP on $PTY, esptool $("$ESPTOOL" version | tail -1)"
 
@@ -88,7 +42,7 @@ expect() { # expect COUNT TEXT FILE: TEXT appears COUNT times in FILE
     [ "$n" -eq "$1" ] || { cat "$3"; fail "expected $1 x '$2', saw $n"; }
 }
 
-# 4. ROM loader only (no stub): write, esptool's own verify, then verify-flash.
+# 3. ROM loader only (no stub): write, esptool's own verify, then verify-flash.
 echo "esptool-check: write-flash --no-stub"
 esptool --after no-reset --no-stub write-flash "${PARTS[@]}" >"$WORK/rom.log" 2>&1 \
     || { cat "$WORK/rom.log"; fail "write-flash --no-stub"; }
@@ -97,7 +51,7 @@ esptool --after no-reset --no-stub verify-flash "${PARTS[@]}" >"$WORK/rom-verify
     || { cat "$WORK/rom-verify.log"; fail "verify-flash --no-stub"; }
 expect $((${#PARTS[@]} / 2)) "digest matched" "$WORK/rom-verify.log"
 
-# 5. With the stub (compressed writes), timed: the reference for `wsbench flash`.
+# 4. With the stub (compressed writes), timed: the reference for `wsbench flash`.
 echo "esptool-check: write-flash with the stub at $BAUD baud"
 START=$(date +%s.%N)
 esptool --after no-reset write-flash "${PARTS[@]}" >"$WORK/stub.log" 2>&1 \
@@ -107,7 +61,7 @@ ESPTOOL_SECONDS=$(python3 -c "print(f'{$END - $START:.2f}')")
 grep -q "Stub flasher running" "$WORK/stub.log" || { cat "$WORK/stub.log"; fail "no stub ran"; }
 expect $((${#PARTS[@]} / 2)) "Hash of data verified" "$WORK/stub.log"
 
-# 6. verify-flash through the stub, then a watchdog reset boots what was written.
+# 5. verify-flash through the stub, then a watchdog reset boots what was written.
 MARK=$(wc -l <"$WORK/sim.log")
 esptool --after watchdog-reset verify-flash "${PARTS[@]}" >"$WORK/stub-verify.log" 2>&1 \
     || { cat "$WORK/stub-verify.log"; fail "verify-flash (stub)"; }
@@ -121,8 +75,7 @@ tail -n +"$MARK" "$WORK/sim.log" | grep -q "rst:0x10 (RTCWDT_RTC_RST)" \
 tail -n +"$MARK" "$WORK/sim.log" | grep -q "boot_simulated app=wsbench-firmware" \
     || { cat "$WORK/sim.log"; fail "the flashed firmware did not boot"; }
 
-# 7. wsbench flash on a fresh simulated board, then esptool checks what it wrote.
-kill "$SIM_PID" 2>/dev/null; wait "$SIM_PID" 2>/dev/null || true
+# 6. wsbench flash on a fresh simulated board, then esptool checks what it wrote.
 start_sim "$WORK/flash-wsbench.bin" "$WORK/sim2.log"
 echo "esptool-check: wsbench flash --port $PTY --baud $BAUD"
 START=$(date +%s.%N)

@@ -122,18 +122,25 @@ fn both_chips_are_bundled() {
     assert!(bundled_firmware::image_for("esp32s3").is_none());
 }
 
+/// The part `name` of `image`, parsed: an ESP image for the bundle's chip that fills
+/// the whole part.
+fn valid_image_for_its_chip(image: &BundledImage, name: &str) -> EspImage {
+    let bytes = part(image, name);
+    let parsed = parse_image(&format!("{} {name}", image.chip), bytes);
+    assert_eq!(
+        parsed.chip_id,
+        expected_chip_id(image.chip),
+        "{}",
+        image.chip
+    );
+    assert_eq!(parsed.len, bytes.len(), "{}: {name} length", image.chip);
+    parsed
+}
+
 #[test]
 fn bootloaders_are_valid_images_for_their_chip() {
     for image in bundled_firmware::images().expect("bundle consistent") {
-        let bytes = part(image, "bootloader");
-        let parsed = parse_image(&format!("{} bootloader", image.chip), bytes);
-        assert_eq!(
-            parsed.chip_id,
-            expected_chip_id(image.chip),
-            "{}",
-            image.chip
-        );
-        assert_eq!(parsed.len, bytes.len(), "{}: bootloader length", image.chip);
+        valid_image_for_its_chip(image, "bootloader");
     }
 }
 
@@ -141,15 +148,7 @@ fn bootloaders_are_valid_images_for_their_chip() {
 fn apps_are_valid_images_with_the_firmware_crates_descriptor() {
     let version = firmware_crate_version();
     for image in bundled_firmware::images().expect("bundle consistent") {
-        let bytes = part(image, "app");
-        let parsed = parse_image(&format!("{} app", image.chip), bytes);
-        assert_eq!(
-            parsed.chip_id,
-            expected_chip_id(image.chip),
-            "{}",
-            image.chip
-        );
-        assert_eq!(parsed.len, bytes.len(), "{}: app length", image.chip);
+        let parsed = valid_image_for_its_chip(image, "app");
         // The descriptor opens the first (flash data) segment.
         let desc = &parsed.segments[0].1;
         assert_eq!(

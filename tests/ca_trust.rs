@@ -4,26 +4,21 @@
 //! a CA that signed the server's certificate, and an unrelated certificate that must
 //! fail with a message saying what was tried. Loopback only.
 
-use std::net::TcpListener;
+#[allow(dead_code)]
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-const BIN: &str = env!("CARGO_BIN_EXE_wsbench");
+use common::run::{output_within, scenario_file, scratch, text, wsbench};
+use common::servers::{echo_after, serve_for};
 
 const SCENARIO: &str = "name: wss-foreign\nsteps:\n  - connect: { clients: 2 }\n  - echo: { rate: 20, duration: 500ms, size: 32 }\nthresholds: [\"connect.failed == 0\", \"echo.loss == 0\"]\n";
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("wsbench-ca-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
@@ -138,72 +133,36 @@ fn wss_echo_server(cert: &Path, key: &Path) -> u16 {
     .with_single_cert(chain, key)
     .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    listener.set_nonblocking(true).unwrap();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            let serve = async {
-                loop {
-                    let Ok((tcp, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    let acceptor = acceptor.clone();
-                    tokio::spawn(async move {
-                        let Ok(tls) = acceptor.accept(tcp).await else {
-                            return;
-                        };
-                        let Ok(mut ws) = tokio_tungstenite::accept_async(tls).await else {
-                            return;
-                        };
-                        while let Some(Ok(msg)) = ws.next().await {
-                            if (msg.is_text() || msg.is_binary()) && ws.send(msg).await.is_err() {
-                                break;
-                            }
-                        }
-                    });
-                }
+    serve_for(Duration::from_secs(60), move |tcp| {
+        let acceptor = acceptor.clone();
+        async move {
+            let Ok(tls) = acceptor.accept(tcp).await else {
+                return;
             };
-            let _ = tokio::time::timeout(Duration::from_secs(60), serve).await;
-        });
-    });
-    port
+            if let Ok(mut ws) = tokio_tungstenite::accept_async(tls).await {
+                echo_after(&mut ws, Duration::ZERO).await;
+            }
+        }
+    })
 }
 
 fn run(dir: &Path, port: u16, ca: &Path) -> (Output, serde_json::Value) {
-    let file = dir.join("scenario.yaml");
-    std::fs::write(&file, SCENARIO).unwrap();
+    let file = scenario_file(dir, SCENARIO);
     let reports = dir.join("reports");
-    let out = Command::new(BIN)
-        .args([
-            "run",
-            file.to_str().unwrap(),
-            "--json",
-            "--connect-timeout",
-            "5s",
-        ])
+    let mut command = wsbench(&[
+        "run",
+        file.to_str().unwrap(),
+        "--json",
+        "--connect-timeout",
+        "5s",
+    ]);
+    command
         .args(["--target", &format!("wss://127.0.0.1:{port}/ws")])
         .args(["--ca", ca.to_str().unwrap()])
-        .args(["--report-dir", reports.to_str().unwrap()])
-        .env_remove("WSBENCH_TARGET")
-        .env_remove("WSBENCH_REPORT_DIR")
-        .output()
-        .unwrap();
+        .args(["--report-dir", reports.to_str().unwrap()]);
+    let out = output_within(&mut command, Duration::from_secs(120));
     let summary = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
     (out, summary)
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 #[test]

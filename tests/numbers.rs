@@ -1,67 +1,31 @@
 //! Honest numbers under stress: the real binary against servers written here (each with
 //! a known misbehaviour) and the simulated board. Loopback only; every run is bounded.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+#[allow(dead_code)]
+mod common;
+
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::AsyncReadExt;
 
-const BIN: &str = env!("CARGO_BIN_EXE_wsbench");
+use common::run::{output_within, report, scenario_file, scratch, scratch_path, text, wsbench};
+use common::servers::{serve_for, ws_serve_for};
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("wsbench-numbers-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+/// How long each test's server serves.
+const SERVE: Duration = Duration::from_secs(90);
 
 /// Runs `yaml` with `extra` arguments, killing wsbench if it has not ended within two
 /// minutes (then the test fails); returns its output and the report.
 fn run(name: &str, yaml: &str, extra: &[&str]) -> (Output, serde_json::Value) {
     let dir = scratch(name);
-    let file = dir.join("scenario.yaml");
-    std::fs::write(&file, yaml).unwrap();
+    let file = scenario_file(&dir, yaml);
     let reports = dir.join("reports");
-    let mut child = Command::new(BIN)
-        .arg("run")
-        .arg(&file)
-        .arg("--report-dir")
-        .arg(&reports)
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!("wsbench did not end within 2 minutes:\n{}", text(&out));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let out = child.wait_with_output().unwrap();
+    let mut command = wsbench(&["run", file.to_str().unwrap(), "--report-dir"]);
+    command.arg(&reports).args(extra);
+    let out = output_within(&mut command, Duration::from_secs(120));
     (out, report(&reports))
-}
-
-fn report(reports: &Path) -> serde_json::Value {
-    let dir = std::fs::read_dir(reports)
-        .unwrap()
-        .flatten()
-        .next()
-        .expect("a report folder");
-    serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap()
 }
 
 fn target(port: u16) -> String {
@@ -74,42 +38,9 @@ fn metric(rep: &serde_json::Value, step: usize, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("step {step} has no metric {name}: {}", rep["steps"][step]))
 }
 
-/// Starts a server on its own thread and runtime for 90 s; `serve` handles each
-/// accepted TCP connection. Returns the port.
-fn server<F, Fut>(serve: F) -> u16
-where
-    F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap().port()).unwrap();
-            let stop = tokio::time::sleep(Duration::from_secs(90));
-            tokio::pin!(stop);
-            loop {
-                tokio::select! {
-                    a = listener.accept() => if let Ok((s, _)) = a { tokio::spawn(serve(s)); },
-                    _ = &mut stop => break,
-                }
-            }
-        });
-    });
-    rx.recv().unwrap()
-}
-
 /// An echo server that stops reading for the first 200 ms of every second.
 fn stalling_echo_server() -> u16 {
-    server(|stream| async move {
-        let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
-            return;
-        };
+    ws_serve_for(SERVE, |mut ws| async move {
         let start = Instant::now();
         loop {
             let phase = Duration::from_nanos((start.elapsed().as_nanos() % 1_000_000_000) as u64);
@@ -150,10 +81,7 @@ fn a_server_stalling_its_reads_shows_the_stall_in_echo_p99() {
 /// Upgrades, then reads and discards every byte as fast as it arrives, never answering:
 /// whatever the client cannot send is the client's own limit.
 fn discarding_server() -> u16 {
-    server(|stream| async move {
-        let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
-            return;
-        };
+    ws_serve_for(SERVE, |mut ws| async move {
         let mut buf = vec![0u8; 1 << 16];
         while let Ok(n) = ws.get_mut().read(&mut buf).await {
             if n == 0 {
@@ -228,7 +156,7 @@ fn three_socket_server(purge: bool, purge_delay: Duration) -> u16 {
     type Held = Arc<Mutex<Vec<(u64, tokio::sync::mpsc::UnboundedSender<()>)>>>;
     let held: Held = Arc::default();
     let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    server(move |mut stream| {
+    serve_for(SERVE, move |mut stream| {
         let held = held.clone();
         let id = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // The slot is taken at accept, before any await, so concurrent clients count.
@@ -354,12 +282,9 @@ fn throttled_echo_server(rate: f64) -> u16 {
     use std::sync::{Arc, Mutex};
     let next: Arc<Mutex<tokio::time::Instant>> = Arc::new(Mutex::new(tokio::time::Instant::now()));
     let gap = Duration::from_secs_f64(1.0 / rate);
-    server(move |stream| {
+    ws_serve_for(SERVE, move |mut ws| {
         let next = next.clone();
         async move {
-            let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
-                return;
-            };
             while let Some(Ok(m)) = ws.next().await {
                 if !(m.is_text() || m.is_binary()) {
                     continue;
@@ -421,15 +346,8 @@ fn capacity_runs_against_the_simulated_board_and_charts_its_rungs() {
     assert_eq!(rungs[0]["rate"], 100.0);
     assert!(rungs.iter().all(|r| r["planned"].as_u64().unwrap() > 0));
     assert_eq!(metric(&rep, 0, "sustained"), 400.0);
-    let html = std::fs::read_dir(std::env::temp_dir().join(format!(
-        "wsbench-numbers-capacity-sim-{}/reports",
-        std::process::id()
-    )))
-    .unwrap()
-    .flatten()
-    .map(|d| std::fs::read_to_string(d.path().join("report.html")).unwrap())
-    .next()
-    .unwrap();
+    let folder = common::run::report_folder(&scratch_path("capacity-sim").join("reports"));
+    let html = std::fs::read_to_string(folder.join("report.html")).unwrap();
     assert!(html.contains("echo latency by offered rate"));
 }
 
@@ -439,12 +357,9 @@ fn slow_clock_burst_server() -> u16 {
     use tokio_tungstenite::tungstenite::Message;
     let (bursts, _) = tokio::sync::broadcast::channel::<String>(64);
     let booted = Instant::now();
-    server(move |stream| {
+    ws_serve_for(SERVE, move |ws| {
         let bursts = bursts.clone();
         async move {
-            let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
-                return;
-            };
             let (mut sink, mut stream) = ws.split();
             let mut rx = bursts.subscribe();
             loop {

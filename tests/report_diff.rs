@@ -1,9 +1,15 @@
 //! `wsbench report diff` run as a user runs it: reports written by the real report
 //! writer into folders, the real binary, its output and exit code.
 
+#[allow(dead_code)]
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::run::{output_within, text, wsbench};
+use common::servers::echo_server;
 
 use wsbench::report::model::*;
 
@@ -92,7 +98,10 @@ fn report(echo_p50_us: u64, limit: f64) -> Report {
         steps: vec![echo, exhaust],
         timeline: vec![TimelineSecond {
             second: 0,
-            messages_sent: 300,
+            counts: TimelineCounts {
+                messages_sent: 300,
+                ..Default::default()
+            },
             ..Default::default()
         }],
         timeline_resolution_ms: 1000,
@@ -121,19 +130,13 @@ fn write(dir: &Path, name: &str, report: &Report) -> PathBuf {
 }
 
 fn diff(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = Command::new(env!("CARGO_BIN_EXE_wsbench"))
-        .args(["report", "diff"])
-        .args(args)
-        .output()
-        .expect("wsbench runs");
+    let mut command = wsbench(&["report", "diff"]);
+    command.args(args);
+    let out = output_within(&mut command, Duration::from_secs(60));
     (
-        status.code().expect("exited normally"),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
+        out.status.code().expect("exited normally"),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
 
@@ -281,21 +284,12 @@ fn run_into(reports: &Path, scenario: &Path, extra: &[&str]) -> PathBuf {
     let before: Vec<_> = std::fs::read_dir(reports)
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
-    let out = Command::new(env!("CARGO_BIN_EXE_wsbench"))
-        .args(["run", scenario.to_str().unwrap(), "--quiet"])
+    let mut command = wsbench(&["run", scenario.to_str().unwrap(), "--quiet"]);
+    command
         .args(["--report-dir", reports.to_str().unwrap()])
-        .args(extra)
-        .env_remove("WSBENCH_TARGET")
-        .env_remove("WSBENCH_REPORT_DIR")
-        .output()
-        .expect("wsbench runs");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .args(extra);
+    let out = output_within(&mut command, Duration::from_secs(120));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     std::fs::read_dir(reports)
         .unwrap()
         .flatten()
@@ -350,39 +344,8 @@ fn identical_runs_on_the_simulated_board_diff_clean_at_least_9_of_10_times() {
 
 /// A plain tokio-tungstenite echo server on 127.0.0.1 that waits `delay` before each
 /// echo: a server that got slower by a known amount. Lives at most a minute.
-fn delayed_echo_server(delay: std::time::Duration) -> u16 {
-    use futures_util::{SinkExt, StreamExt};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    listener.set_nonblocking(true).unwrap();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            let serve = async {
-                while let Ok((tcp, _)) = listener.accept().await {
-                    tokio::spawn(async move {
-                        let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
-                            return;
-                        };
-                        while let Some(Ok(msg)) = ws.next().await {
-                            if msg.is_text() || msg.is_binary() {
-                                tokio::time::sleep(delay).await;
-                                if ws.send(msg).await.is_err() {
-                                    break;
-                                }
-                            }
-                        }
-                    });
-                }
-            };
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(60), serve).await;
-        });
-    });
-    port
+fn delayed_echo_server(delay: Duration) -> u16 {
+    echo_server(Duration::from_secs(60), delay)
 }
 
 #[test]
@@ -392,8 +355,8 @@ fn a_server_slowed_by_a_known_delay_is_a_regression() {
     let scenario = dir.path().join("echo.yaml");
     std::fs::write(&scenario, ECHO_SCENARIO).unwrap();
     let reports = dir.path().join("reports");
-    let fast = delayed_echo_server(std::time::Duration::ZERO);
-    let slow = delayed_echo_server(std::time::Duration::from_millis(30));
+    let fast = delayed_echo_server(Duration::ZERO);
+    let slow = delayed_echo_server(Duration::from_millis(30));
     let url = |port: u16| format!("ws://127.0.0.1:{port}/");
     let a = run_into(&reports, &scenario, &["--target", &url(fast)]);
     let b = run_into(&reports, &scenario, &["--target", &url(slow)]);

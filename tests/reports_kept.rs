@@ -1,45 +1,24 @@
 //! Reports are never lost, and the CLI follows the conventions users expect: the real
 //! binary, the in-process simulated board, loopback only, every run a second or two.
 
+#[allow(dead_code)]
+mod common;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_wsbench");
+use common::run::{scratch, text, wsbench};
 
 /// One quick step on the simulated board.
 const TINY: &str =
     "name: tiny\nsteps:\n  - connect: { clients: 2 }\nthresholds: [\"connect.connected == 2\"]\n";
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("wsbench-kept-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn tiny(dir: &Path) -> PathBuf {
     let path = dir.join("tiny.yaml");
     std::fs::write(&path, TINY).unwrap();
     path
-}
-
-fn wsbench(args: &[&str]) -> Command {
-    let mut c = Command::new(BIN);
-    c.args(args)
-        .env_remove("WSBENCH_TARGET")
-        .env_remove("WSBENCH_REPORT_DIR")
-        .env_remove("WSBENCH_PORT");
-    c
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn folders(reports: &Path) -> Vec<PathBuf> {

@@ -3,56 +3,40 @@
 //! misbehave. Loopback only; every run is bounded by the scenario and the binary's
 //! own timeouts.
 
+#[allow(dead_code)]
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_wsbench");
+use futures_util::{SinkExt, StreamExt};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use common::run::{
+    output_within, report, root, scenario_file, scratch, scratch_path, text, wsbench,
+};
+use common::servers::{echo_server, ws_serve_for};
 
-/// A fresh folder for one test's files and reports.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("wsbench-run-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+/// Longest a run here may take before the test fails (none comes near it).
+const RUN_LIMIT: Duration = Duration::from_secs(300);
 
-fn wsbench(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("run wsbench")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// The single report folder written under `reports`, parsed.
-fn report(reports: &Path) -> serde_json::Value {
-    let dirs: Vec<_> = std::fs::read_dir(reports).unwrap().flatten().collect();
-    assert_eq!(
-        dirs.len(),
-        1,
-        "expected one report folder in {}",
-        reports.display()
-    );
-    let json = std::fs::read_to_string(dirs[0].path().join("report.json")).unwrap();
-    serde_json::from_str(&json).unwrap()
+/// Runs `wsbench ARGS` in the repository (where `scenarios/` is), within `limit`.
+fn in_repo(args: &[&str], limit: Duration) -> Output {
+    output_within(wsbench(args).current_dir(root()), limit)
 }
 
 fn run_scenario(file: &Path, extra: &[&str], name: &str) -> (Output, serde_json::Value) {
+    run_scenario_within(file, extra, name, RUN_LIMIT)
+}
+
+fn run_scenario_within(
+    file: &Path,
+    extra: &[&str],
+    name: &str,
+    limit: Duration,
+) -> (Output, serde_json::Value) {
     let reports = scratch(name).join("reports");
     let mut args = vec![
         "run",
@@ -61,24 +45,22 @@ fn run_scenario(file: &Path, extra: &[&str], name: &str) -> (Output, serde_json:
         reports.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    let out = wsbench(&args);
+    let out = in_repo(&args, limit);
     let rep = report(&reports);
     (out, rep)
 }
 
 /// Runs `file` against a loopback server of the test's own at ws://127.0.0.1:`port`/.
 fn run_at_port(file: &Path, port: u16, name: &str) -> (Output, serde_json::Value) {
-    run_scenario(
-        file,
-        &["--target", &format!("ws://127.0.0.1:{port}/")],
-        name,
-    )
+    run_scenario(file, &["--target", &target(port)], name)
+}
+
+fn target(port: u16) -> String {
+    format!("ws://127.0.0.1:{port}/")
 }
 
 fn write(name: &str, yaml: &str) -> PathBuf {
-    let path = scratch(name).join("scenario.yaml");
-    std::fs::write(&path, yaml).unwrap();
-    path
+    scenario_file(&scratch(name), yaml)
 }
 
 fn assert_shipped_passes(name: &str) {
@@ -135,7 +117,13 @@ fn shipped_tls_passes_on_the_simulated_board() {
 fn shipped_exhaust_passes_and_finds_the_socket_limit() {
     assert_shipped_passes("exhaust");
     let file = root().join("scenarios/exhaust.yaml");
-    let (_, rep) = run_scenario(&file, &["--sim"], "exhaust-limit");
+    let (out, rep) = run_scenario(&file, &["--sim"], "exhaust-limit");
+    // The threshold line says what was wanted, apart from the metric named `limit`.
+    assert!(
+        text(&out).contains("pass: exhaust.limit is 7, wanted >= 7"),
+        "{}",
+        text(&out)
+    );
     let step = &rep["steps"][0];
     assert_eq!(step["metrics"]["limit"]["value"], 7.0);
     assert_eq!(step["metrics"]["purged"]["value"], 1.0);
@@ -155,15 +143,13 @@ fn shipped_known_bugs_passes_on_the_simulated_board() {
 
 #[test]
 fn every_shipped_scenario_checks() {
-    let mut args = vec!["scenario".to_string(), "check".to_string()];
-    for name in ["smoke", "echo", "fanout", "tls", "exhaust", "known-bugs"] {
-        args.push(format!("scenarios/{name}.yaml"));
-    }
-    let out = Command::new(BIN)
-        .args(&args)
-        .current_dir(root())
-        .output()
-        .unwrap();
+    let files: Vec<String> = ["smoke", "echo", "fanout", "tls", "exhaust", "known-bugs"]
+        .iter()
+        .map(|name| format!("scenarios/{name}.yaml"))
+        .collect();
+    let mut args = vec!["scenario", "check"];
+    args.extend(files.iter().map(String::as_str));
+    let out = in_repo(&args, RUN_LIMIT);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).matches(": ok").count(),
@@ -173,7 +159,7 @@ fn every_shipped_scenario_checks() {
 
 #[test]
 fn schema_is_json_naming_every_step() {
-    let out = wsbench(&["scenario", "schema"]);
+    let out = in_repo(&["scenario", "schema"], RUN_LIMIT);
     assert_eq!(out.status.code(), Some(0));
     let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let s = schema.to_string();
@@ -198,30 +184,21 @@ fn a_failed_threshold_exits_1_and_says_which() {
     assert_eq!(rep["thresholds"][0]["passed"], false);
     assert_eq!(rep["thresholds"][1]["passed"], true);
     assert!(
-        text(&out).contains("FAIL: echo.latency.p50"),
+        text(&out).contains("FAIL: echo.latency.p50 is ") && text(&out).contains(", wanted < 1us"),
         "{}",
         text(&out)
     );
     // report.md shows the expression as written: an entity in a code span is literal.
-    let reports = std::env::temp_dir()
-        .join(format!(
-            "wsbench-run-test-threshold-fails-run-{}",
-            std::process::id()
-        ))
-        .join("reports");
-    let dir = std::fs::read_dir(&reports)
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap();
-    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    let reports = scratch_path("threshold-fails-run").join("reports");
+    let dir = common::run::report_folder(&reports);
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(md.contains("`echo.latency.p50 < 1us`"), "{md}");
     assert!(!md.contains("`echo.latency.p50 &lt; 1us`"), "{md}");
 }
 
 fn assert_usage_error(yaml: &str, name: &str, expected: &[&str]) {
     let file = write(name, yaml);
-    let out = wsbench(&["run", file.to_str().unwrap(), "--sim"]);
+    let out = in_repo(&["run", file.to_str().unwrap(), "--sim"], RUN_LIMIT);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let t = text(&out);
     for e in expected {
@@ -232,7 +209,7 @@ fn assert_usage_error(yaml: &str, name: &str, expected: &[&str]) {
 
 #[test]
 fn missing_file_exits_2() {
-    let out = wsbench(&["run", "scenarios/does-not-exist.yaml"]);
+    let out = in_repo(&["run", "scenarios/does-not-exist.yaml"], RUN_LIMIT);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out)
@@ -340,16 +317,19 @@ fn assert_unreachable(url: &str, expected: &[&str]) {
     ))
     .join("r");
     let started = Instant::now();
-    let out = wsbench(&[
-        "run",
-        file.to_str().unwrap(),
-        "--target",
-        url,
-        "--connect-timeout",
-        "1s",
-        "--report-dir",
-        reports.to_str().unwrap(),
-    ]);
+    let out = in_repo(
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--target",
+            url,
+            "--connect-timeout",
+            "1s",
+            "--report-dir",
+            reports.to_str().unwrap(),
+        ],
+        RUN_LIMIT,
+    );
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     for e in expected {
         assert!(text(&out).contains(e), "expected `{e}` in:\n{}", text(&out));
@@ -365,12 +345,7 @@ fn assert_unreachable(url: &str, expected: &[&str]) {
     assert_eq!(rep["started"], false);
     let why = rep["interruption"].as_str().unwrap();
     assert!(why.starts_with("could not start: "), "{why}");
-    let dir = std::fs::read_dir(&reports)
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .path();
+    let dir = common::run::report_folder(&reports);
     let xml = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
     let doc = roxmltree::Document::parse(&xml).unwrap();
     let cases: Vec<_> = doc
@@ -513,18 +488,17 @@ fn interrupted_run_writes_an_incomplete_report(signal: &str, why: &str) {
         "name: long\nsteps:\n  - connect: { clients: 2 }\n  - echo: { rate: 20, duration: 20s }\n  - wait: { duration: 1s }\n\
          thresholds: [\"echo.loss == 0\"]\n",
     );
-    let mut child = Command::new(BIN)
-        .args([
-            "run",
-            file.to_str().unwrap(),
-            "--report-dir",
-            reports.to_str().unwrap(),
-        ])
-        .current_dir(root())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = wsbench(&[
+        "run",
+        file.to_str().unwrap(),
+        "--report-dir",
+        reports.to_str().unwrap(),
+    ])
+    .current_dir(root())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -566,43 +540,8 @@ fn interrupted_run_writes_an_incomplete_report(signal: &str, why: &str) {
 }
 
 /// A minimal echo server nobody here wrote the protocol of: tokio-tungstenite's own.
-/// It stops (closing every connection and its port) after `lifetime`.
 fn foreign_echo_server() -> u16 {
-    echo_server_for(Duration::from_secs(60))
-}
-
-fn echo_server_for(lifetime: Duration) -> u16 {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            use futures_util::{SinkExt, StreamExt};
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap().port()).unwrap();
-            let stop = tokio::time::sleep(lifetime);
-            tokio::pin!(stop);
-            loop {
-                let (stream, _) = tokio::select! {
-                    a = listener.accept() => match a { Ok(a) => a, Err(_) => continue },
-                    _ = &mut stop => break,
-                };
-                tokio::spawn(async move {
-                    let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
-                        return;
-                    };
-                    while let Some(Ok(msg)) = ws.next().await {
-                        if (msg.is_text() || msg.is_binary()) && ws.send(msg).await.is_err() {
-                            break;
-                        }
-                    }
-                });
-            }
-        });
-    });
-    rx.recv().unwrap()
+    echo_server(Duration::from_secs(60), Duration::ZERO)
 }
 
 #[test]
@@ -683,7 +622,8 @@ fn exhaust_without_a_limit_says_why_the_limit_is_missing() {
 
 #[test]
 fn target_lost_mid_run_writes_an_incomplete_report() {
-    let port = echo_server_for(Duration::from_millis(1500));
+    // It stops (closing every connection and its port) mid-run.
+    let port = echo_server(Duration::from_millis(1500), Duration::ZERO);
     let file = write(
         "target-lost",
         "name: lost\nsteps:\n  - connect: { clients: 2 }\n  - echo: { rate: 20, duration: 3s, timeout: 500ms }\n  - wait: { duration: 1s }\n",
@@ -733,52 +673,30 @@ fn exhaust_with_purge_off_reports_the_refusal() {
 
 /// A chat-like server: every text message is relayed to every connected client.
 fn relay_server() -> u16 {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            use futures_util::{SinkExt, StreamExt};
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap().port()).unwrap();
-            let (relay, _) = tokio::sync::broadcast::channel::<String>(1024);
-            let stop = tokio::time::sleep(Duration::from_secs(30));
-            tokio::pin!(stop);
-            loop {
-                let (stream, _) = tokio::select! {
-                    a = listener.accept() => match a { Ok(a) => a, Err(_) => continue },
-                    _ = &mut stop => break,
-                };
-                let (relay_tx, mut relay_rx) = (relay.clone(), relay.subscribe());
-                tokio::spawn(async move {
-                    let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
-                        return;
-                    };
-                    let (mut sink, mut stream) = ws.split();
-                    let forward = tokio::spawn(async move {
-                        while let Ok(text) = relay_rx.recv().await {
-                            if sink
-                                .send(tokio_tungstenite::tungstenite::Message::text(text))
-                                .await
-                                .is_err()
-                            {
-                                break;
-                            }
-                        }
-                    });
-                    while let Some(Ok(msg)) = stream.next().await {
-                        if let Ok(text) = msg.into_text() {
-                            let _ = relay_tx.send(text.to_string());
-                        }
+    let (relay, _) = tokio::sync::broadcast::channel::<String>(1024);
+    ws_serve_for(Duration::from_secs(30), move |ws| {
+        let (relay_tx, mut relay_rx) = (relay.clone(), relay.subscribe());
+        async move {
+            let (mut sink, mut stream) = ws.split();
+            let forward = tokio::spawn(async move {
+                while let Ok(text) = relay_rx.recv().await {
+                    if sink
+                        .send(tokio_tungstenite::tungstenite::Message::text(text))
+                        .await
+                        .is_err()
+                    {
+                        break;
                     }
-                    forward.abort();
-                });
+                }
+            });
+            while let Some(Ok(msg)) = stream.next().await {
+                if let Ok(text) = msg.into_text() {
+                    let _ = relay_tx.send(text.to_string());
+                }
             }
-        });
-    });
-    rx.recv().unwrap()
+            forward.abort();
+        }
+    })
 }
 
 #[test]
@@ -800,40 +718,16 @@ fn fanout_by_message_runs_against_a_relaying_server() {
 /// An echo server with a known esp_http_server fault: it drops TCP when a CLOSE arrives
 /// instead of answering with CLOSE.
 fn close_dropping_server() -> u16 {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            use futures_util::{SinkExt, StreamExt};
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap().port()).unwrap();
-            let stop = tokio::time::sleep(Duration::from_secs(30));
-            tokio::pin!(stop);
-            loop {
-                let (stream, _) = tokio::select! {
-                    a = listener.accept() => match a { Ok(a) => a, Err(_) => continue },
-                    _ = &mut stop => break,
-                };
-                tokio::spawn(async move {
-                    let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
-                        return;
-                    };
-                    while let Some(Ok(msg)) = ws.next().await {
-                        if msg.is_close() {
-                            return; // dropped before the queued CLOSE reply is written
-                        }
-                        if ws.send(msg).await.is_err() {
-                            break;
-                        }
-                    }
-                });
+    ws_serve_for(Duration::from_secs(30), |mut ws| async move {
+        while let Some(Ok(msg)) = ws.next().await {
+            if msg.is_close() {
+                return; // dropped before the queued CLOSE reply is written
             }
-        });
-    });
-    rx.recv().unwrap()
+            if ws.send(msg).await.is_err() {
+                break;
+            }
+        }
+    })
 }
 
 #[test]
@@ -856,51 +750,10 @@ fn churn_catches_a_server_that_does_not_answer_close() {
 /// A server that upgrades and then never reads again, like a wedged device: its TCP
 /// window fills and every send to it blocks.
 fn wedged_server() -> u16 {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap().port()).unwrap();
-            let stop = tokio::time::sleep(Duration::from_secs(90));
-            tokio::pin!(stop);
-            let mut held = Vec::new();
-            loop {
-                let (stream, _) = tokio::select! {
-                    a = listener.accept() => match a { Ok(a) => a, Err(_) => continue },
-                    _ = &mut stop => break,
-                };
-                if let Ok(ws) = tokio_tungstenite::accept_async(stream).await {
-                    held.push(ws);
-                }
-            }
-        });
-    });
-    rx.recv().unwrap()
-}
-
-/// Runs wsbench, killing it if it has not ended within `limit` (then the test fails).
-fn output_within(args: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .current_dir(root())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + limit;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!("wsbench did not end within {limit:?}:\n{}", text(&out));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    child.wait_with_output().unwrap()
+    ws_serve_for(Duration::from_secs(90), |ws| async move {
+        let _held = ws;
+        std::future::pending::<()>().await
+    })
 }
 
 #[test]
@@ -940,19 +793,12 @@ fn a_step_with_errors_fails_the_run_even_without_thresholds() {
 /// Runs `file` against ws://127.0.0.1:`port`/ and fails the test if wsbench has not
 /// ended within a minute (a server that misbehaves must never hang the run).
 fn run_bounded(file: &Path, port: u16, name: &str) -> (Output, serde_json::Value) {
-    let reports = scratch(name).join("reports");
-    let out = output_within(
-        &[
-            "run",
-            file.to_str().unwrap(),
-            "--target",
-            &format!("ws://127.0.0.1:{port}/"),
-            "--report-dir",
-            reports.to_str().unwrap(),
-        ],
+    run_scenario_within(
+        file,
+        &["--target", &target(port)],
+        name,
         Duration::from_secs(60),
-    );
-    (out, report(&reports))
+    )
 }
 
 #[test]

@@ -3,6 +3,8 @@
 //! Loopback only; every run is bounded by its scenario and the binary's timeouts.
 
 #[allow(dead_code)]
+mod common;
+#[allow(dead_code)]
 #[path = "sim/harness.rs"]
 mod harness;
 #[allow(dead_code)]
@@ -10,27 +12,12 @@ mod harness;
 mod rom_client;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
+use common::run::{output_within, report_folder, report_in, scenario_file, scratch, text, wsbench};
 use harness::Sim;
 use rom_client::{FLASH_END, RomClient, SYNC, words};
-
-const BIN: &str = env!("CARGO_BIN_EXE_wsbench");
-
-fn scratch(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("wsbench-run-console-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn write_scenario(dir: &Path, body: &str) -> PathBuf {
-    let path = dir.join("scenario.yaml");
-    std::fs::write(&path, body).unwrap();
-    path
-}
 
 /// A short run: clients connect, echo, hold.
 const SHORT: &str = r#"name: console-short
@@ -45,32 +32,16 @@ thresholds:
   - "device.heap.min > 30000"
 "#;
 
+/// Runs `scenario` with its reports under `dir`, killing wsbench if it has not ended
+/// within two minutes; returns its output, the report and the report's folder.
 fn run(dir: &Path, scenario: &Path, extra: &[&str]) -> (Output, serde_json::Value, PathBuf) {
     let reports = dir.join("reports");
-    let mut cmd = Command::new(BIN);
-    cmd.args(["run", scenario.to_str().unwrap(), "--report-dir"])
-        .arg(&reports)
-        .args(extra)
-        .env_remove("WSBENCH_PORT")
-        .env_remove("WSBENCH_TARGET")
-        .stdin(Stdio::null());
-    let out = cmd.output().expect("run wsbench");
-    let folder = std::fs::read_dir(&reports)
-        .unwrap_or_else(|e| panic!("no report folder ({e}): {}", text(&out)))
-        .flatten()
-        .next()
-        .expect("a report folder")
-        .path();
-    let json = std::fs::read_to_string(folder.join("report.json")).unwrap();
-    (out, serde_json::from_str(&json).unwrap(), folder)
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    let mut command = wsbench(&["run", scenario.to_str().unwrap(), "--report-dir"]);
+    command.arg(&reports).args(extra);
+    let out = output_within(&mut command, Duration::from_secs(120));
+    assert!(reports.exists(), "no report folder: {}", text(&out));
+    let folder = report_folder(&reports);
+    (out, report_in(&folder), folder)
 }
 
 fn threshold<'a>(report: &'a serde_json::Value, expr: &str) -> &'a serde_json::Value {
@@ -86,7 +57,7 @@ fn threshold<'a>(report: &'a serde_json::Value, expr: &str) -> &'a serde_json::V
 fn port_and_target_read_the_console_into_the_report() {
     let sim = Sim::start(&[]);
     let dir = scratch("port-target");
-    let scenario = write_scenario(&dir, SHORT);
+    let scenario = scenario_file(&dir, SHORT);
     let (out, report, folder) = run(
         &dir,
         &scenario,
@@ -128,7 +99,7 @@ fn port_and_target_read_the_console_into_the_report() {
 fn the_ready_line_names_the_target() {
     let sim = Sim::start(&[]);
     let dir = scratch("ready");
-    let scenario = write_scenario(&dir, SHORT);
+    let scenario = scenario_file(&dir, SHORT);
     let (out, report, _) = run(&dir, &scenario, &["--port", &sim.console_path]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(report["target"]["url"], sim.ws_url, "{}", report["target"]);
@@ -152,7 +123,7 @@ fn a_port_with_no_ready_line_is_a_clear_error() {
     ))
     .unwrap();
     let dir = scratch("no-ready");
-    let scenario = write_scenario(&dir, SHORT);
+    let scenario = scenario_file(&dir, SHORT);
     let (out, report, _) = run(
         &dir,
         &scenario,
@@ -170,7 +141,7 @@ fn a_port_with_no_ready_line_is_a_clear_error() {
 fn a_device_threshold_without_a_console_fails_as_not_measured() {
     let sim = Sim::start(&[]);
     let dir = scratch("no-console");
-    let scenario = write_scenario(&dir, SHORT);
+    let scenario = scenario_file(&dir, SHORT);
     let (out, report, _) = run(&dir, &scenario, &["--target", &sim.ws_url]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert_eq!(report["device"]["observed"], false);
@@ -192,7 +163,7 @@ fn a_reboot_mid_run_is_counted_once_and_fails_the_threshold() {
     // Opened before the run takes the port, so the test can still write to it.
     let mut rom = RomClient::open(&sim.console_path);
     let dir = scratch("reboot");
-    let scenario = write_scenario(
+    let scenario = scenario_file(
         &dir,
         r#"name: console-reboot
 steps:
@@ -206,12 +177,9 @@ thresholds:
 "#,
     );
     let reports = dir.join("reports");
-    let child = Command::new(BIN)
-        .args(["run", scenario.to_str().unwrap(), "--report-dir"])
+    let child = wsbench(&["run", scenario.to_str().unwrap(), "--report-dir"])
         .arg(&reports)
         .args(["--port", &sim.console_path, "--target", &sim.ws_url])
-        .env_remove("WSBENCH_PORT")
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -238,15 +206,7 @@ thresholds:
     assert!(!all.contains("target lost"), "{all}");
     // Shown in the progress output at once, as one line.
     assert_eq!(all.matches("device  reboot at").count(), 1, "{all}");
-    let folder = std::fs::read_dir(&reports)
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .path();
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(folder.join("report.json")).unwrap())
-            .unwrap();
+    let report = common::run::report(&reports);
     assert_eq!(report["device"]["reboots"], 1, "{}", report["device"]);
     let events = report["device"]["events"].as_array().unwrap();
     let reboot = events.iter().find(|e| e["kind"] == "reboot").unwrap();

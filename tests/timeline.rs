@@ -3,54 +3,29 @@
 //! timeline and the step's own counts; a run past the 30 s window stays per second.
 //! Loopback only, each run bounded by its scenario.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+#[allow(dead_code)]
+mod common;
+
+use std::process::Output;
+use std::time::Duration;
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_wsbench");
-
-/// A fresh folder for one test's files and reports.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "wsbench-timeline-test-{name}-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use common::run::{
+    output_within, report_folder, report_in, root, scenario_file, scratch, text, wsbench,
+};
 
 /// Runs `yaml` on the simulated board; the output, report.json and report.html.
 fn run(name: &str, yaml: &str) -> (Output, Value, String) {
     let dir = scratch(name);
-    let file = dir.join("scenario.yaml");
-    std::fs::write(&file, yaml).unwrap();
+    let file = scenario_file(&dir, yaml);
     let reports = dir.join("reports");
-    let out = Command::new(BIN)
-        .args(["run", file.to_str().unwrap(), "--sim", "--report-dir"])
-        .arg(&reports)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run wsbench");
-    let folder = only_folder(&reports);
-    let json = std::fs::read_to_string(folder.join("report.json")).unwrap();
+    let mut command = wsbench(&["run", file.to_str().unwrap(), "--sim", "--report-dir"]);
+    command.arg(&reports).current_dir(root());
+    let out = output_within(&mut command, Duration::from_secs(180));
+    let folder = report_folder(&reports);
     let html = std::fs::read_to_string(folder.join("report.html")).unwrap();
-    (out, serde_json::from_str(&json).unwrap(), html)
-}
-
-fn only_folder(reports: &Path) -> PathBuf {
-    let dirs: Vec<_> = std::fs::read_dir(reports).unwrap().flatten().collect();
-    assert_eq!(dirs.len(), 1, "one report folder in {}", reports.display());
-    dirs[0].path()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    (out, report_in(&folder), html)
 }
 
 fn sum(entries: &Value, key: &str) -> u64 {

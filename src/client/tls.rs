@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
@@ -43,35 +44,31 @@ pub fn client_config(trust: &Trust) -> Result<Arc<ClientConfig>, String> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?;
-    let config = match trust {
-        Trust::Insecure => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCert))
-            .with_no_client_auth(),
-        Trust::BundledDeviceCert => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(CaOrPinned::from_pem(
-                wsbench_device::certs::DEV_CERT_PEM.as_bytes(),
-                "the bundled device certificate",
-            )?))
-            .with_no_client_auth(),
+    let certificate = match trust {
+        Trust::Insecure => None,
+        Trust::BundledDeviceCert => Some(CaOrPinned::from_pem(
+            wsbench_device::certs::DEV_CERT_PEM.as_bytes(),
+            "the bundled device certificate",
+        )?),
         Trust::CaFile(path) => {
             let pem = std::fs::read(path)
                 .map_err(|e| format!("cannot read --ca file {}: {e}", path.display()))?;
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(CaOrPinned::from_pem(
-                    &pem,
-                    &path.display().to_string(),
-                )?))
-                .with_no_client_auth()
+            Some(CaOrPinned::from_pem(&pem, &path.display().to_string())?)
         }
     };
+    let config = builder
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(ServerCheck {
+            certificate,
+            signatures: provider().signature_verification_algorithms,
+        }))
+        .with_no_client_auth();
     Ok(Arc::new(config))
 }
 
-/// Trusts a server whose chain leads to one of the file's certificates (WebPKI, name
-/// checked), or whose certificate is byte for byte one of them (pinned).
+/// A PEM file's certificates, both ways [`ServerCheck`] trusts a server with them: its
+/// chain leads to one of them (WebPKI, name checked), or its certificate is byte for
+/// byte one of them (pinned).
 #[derive(Debug)]
 struct CaOrPinned {
     /// Where the certificates came from, for messages.
@@ -156,7 +153,30 @@ fn explain(e: &rustls::Error) -> String {
     }
 }
 
-impl ServerCertVerifier for CaOrPinned {
+/// Why a server certificate was refused by a [`CaOrPinned`] file.
+#[derive(Debug)]
+struct NotTrusted(String);
+
+impl std::fmt::Display for NotTrusted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotTrusted {}
+
+/// The server check of every client configuration: the certificate against a `--ca`
+/// file or the bundled certificate, or not at all with `--insecure`; the handshake
+/// signatures either way.
+#[derive(Debug)]
+struct ServerCheck {
+    /// `None` with `--insecure`: any certificate is accepted.
+    certificate: Option<CaOrPinned>,
+    /// The provider's, for the handshake signatures.
+    signatures: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for ServerCheck {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -165,31 +185,34 @@ impl ServerCertVerifier for CaOrPinned {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let as_ca = match &self.ca {
+        let Some(trusted) = &self.certificate else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        let as_ca = match &trusted.ca {
             Some(ca) => {
                 match ca.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
                     Ok(ok) => return Ok(ok),
                     Err(e) => explain(&e),
                 }
             }
-            None => self
+            None => trusted
                 .ca_unusable
                 .clone()
                 .unwrap_or_else(|| "no trust anchor in it".into()),
         };
-        if self
+        if trusted
             .pinned
             .iter()
             .any(|p| p.as_ref() == end_entity.as_ref())
         {
             return Ok(ServerCertVerified::assertion());
         }
-        let pinned: Vec<String> = self.pinned.iter().map(|p| fingerprint(p)).collect();
+        let pinned: Vec<String> = trusted.pinned.iter().map(|p| fingerprint(p)).collect();
         Err(rustls::Error::InvalidCertificate(
             rustls::CertificateError::Other(rustls::OtherError(Arc::new(NotTrusted(format!(
                 "tried {} as a CA (trust anchor): {as_ca}; and as the pinned server certificate: \
                  the server's certificate (sha256 {}) is not {} (sha256 {})",
-                self.source,
+                trusted.source,
                 fingerprint(end_entity),
                 if pinned.len() == 1 {
                     "the one in it"
@@ -207,7 +230,7 @@ impl ServerCertVerifier for CaOrPinned {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        AcceptAnyCert.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.signatures)
     }
 
     fn verify_tls13_signature(
@@ -216,73 +239,10 @@ impl ServerCertVerifier for CaOrPinned {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        AcceptAnyCert.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.signatures)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        AcceptAnyCert.supported_verify_schemes()
-    }
-}
-
-/// Why a server certificate was refused, in the words of [`CaOrPinned`].
-#[derive(Debug)]
-struct NotTrusted(String);
-
-impl std::fmt::Display for NotTrusted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for NotTrusted {}
-
-/// `--insecure`: accepts any certificate, still checks the handshake signatures.
-#[derive(Debug)]
-struct AcceptAnyCert;
-
-impl ServerCertVerifier for AcceptAnyCert {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &provider().signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &provider().signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        provider()
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.signatures.supported_schemes()
     }
 }

@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use super::{Recorder, State};
+use super::{Recorder, Second, State};
 use crate::report::model::{
-    DeviceReport, Distribution, Metric, StepReport, StepStatus, TimelineBucket, TimelineSecond,
+    DeviceReport, Distribution, Metric, StepReport, StepStatus, TimelineBucket, TimelineCounts,
+    TimelineSecond,
 };
 use crate::scenario::metrics;
 
@@ -138,24 +139,13 @@ fn notes(s: &super::StepRecord) -> Vec<String> {
 fn timeline(st: &State, now: Duration) -> Vec<TimelineSecond> {
     let total = now.as_secs() as usize + 1;
     (0..total.max(st.seconds.len()))
-        .map(|i| match st.seconds.get(i) {
-            Some(s) => TimelineSecond {
+        .map(|i| {
+            let s = st.seconds.get(i);
+            TimelineSecond {
                 second: i as u32,
-                messages_sent: s.sent,
-                messages_received: s.received,
-                connections: s.connections,
-                connects: s.connects,
-                disconnects: s.disconnects,
-                errors: s.errors,
-                latency_p99_us: s.p99(),
-                heap_free_bytes: s.heap,
-                device_clients: s.device_clients,
-            },
-            None => TimelineSecond {
-                second: i as u32,
-                connections: st.open_connections,
-                ..Default::default()
-            },
+                counts: counts(st, s),
+                device_clients: s.and_then(|s| s.device_clients),
+            }
         })
         .collect()
 }
@@ -164,28 +154,32 @@ fn timeline(st: &State, now: Duration) -> Vec<TimelineSecond> {
 fn fine_timeline(st: &State, now: Duration) -> Vec<TimelineBucket> {
     let total = (now.as_millis() as u64 / super::FINE_MS + 1) as usize;
     (0..total.max(st.fine.len()))
-        .map(|i| {
-            let t_ms = i as u64 * super::FINE_MS;
-            match st.fine.get(i) {
-                Some(b) => TimelineBucket {
-                    t_ms,
-                    messages_sent: b.sent,
-                    messages_received: b.received,
-                    connections: b.connections,
-                    connects: b.connects,
-                    disconnects: b.disconnects,
-                    errors: b.errors,
-                    latency_p99_us: b.p99(),
-                    heap_free_bytes: b.heap,
-                },
-                None => TimelineBucket {
-                    t_ms,
-                    connections: st.open_connections,
-                    ..Default::default()
-                },
-            }
+        .map(|i| TimelineBucket {
+            t_ms: i as u64 * super::FINE_MS,
+            counts: counts(st, st.fine.get(i)),
         })
         .collect()
+}
+
+/// A second's or a bucket's counts; one not reached yet holds only the connections
+/// open now.
+fn counts(st: &State, span: Option<&Second>) -> TimelineCounts {
+    match span {
+        Some(s) => TimelineCounts {
+            messages_sent: s.sent,
+            messages_received: s.received,
+            connections: s.connections,
+            connects: s.connects,
+            disconnects: s.disconnects,
+            errors: s.errors,
+            latency_p99_us: s.p99(),
+            heap_free_bytes: s.heap,
+        },
+        None => TimelineCounts {
+            connections: st.open_connections,
+            ..Default::default()
+        },
+    }
 }
 
 fn device(st: &State) -> DeviceReport {

@@ -776,12 +776,19 @@ mod tests {
         assert_eq!(s.steps[0].metrics["lost"].unit, "count");
         assert_eq!(s.steps[0].failures["corrupt"], 1);
         let second = &s.timeline[0];
-        assert_eq!((second.messages_sent, second.messages_received), (3, 2));
         assert_eq!(
-            (second.connects, second.disconnects, second.connections),
+            (second.counts.messages_sent, second.counts.messages_received),
+            (3, 2)
+        );
+        assert_eq!(
+            (
+                second.counts.connects,
+                second.counts.disconnects,
+                second.counts.connections
+            ),
             (1, 1, 0)
         );
-        assert_eq!(second.heap_free_bytes, Some(1000));
+        assert_eq!(second.counts.heap_free_bytes, Some(1000));
         assert_eq!(s.device.heap_free_min_bytes, Some(900));
         assert_eq!(device_metric(&s.device, "heap_free_min"), Some(900.0));
         assert_eq!(rec.serial_log().unwrap().lines().count(), 1);
@@ -799,13 +806,24 @@ mod tests {
         let s = rec.summarize();
         assert_eq!(s.timeline_resolution_ms, 100);
         assert!(!s.timeline_buckets.is_empty());
-        let sent: u64 = s.timeline_buckets.iter().map(|b| b.messages_sent).sum();
-        let received: u64 = s.timeline_buckets.iter().map(|b| b.messages_received).sum();
+        let sent: u64 = s
+            .timeline_buckets
+            .iter()
+            .map(|b| b.counts.messages_sent)
+            .sum();
+        let received: u64 = s
+            .timeline_buckets
+            .iter()
+            .map(|b| b.counts.messages_received)
+            .sum();
         assert_eq!((sent, received), (5, 4));
-        let connects: u64 = s.timeline_buckets.iter().map(|b| b.connects).sum();
+        let connects: u64 = s.timeline_buckets.iter().map(|b| b.counts.connects).sum();
         assert_eq!(connects, 1);
-        let p99 = s.timeline_buckets.iter().find_map(|b| b.latency_p99_us);
+        let p99 = s
+            .timeline_buckets
+            .iter()
+            .find_map(|b| b.counts.latency_p99_us);
         assert!(p99.is_some_and(|p| (247..=253).contains(&p)), "{p99:?}");
-        assert_eq!(s.timeline_buckets.last().unwrap().connections, 1);
+        assert_eq!(s.timeline_buckets.last().unwrap().counts.connections, 1);
     }
 }

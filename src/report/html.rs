@@ -361,10 +361,10 @@ fn timeline(h: &mut String, r: &Report) {
             line(
                 "received",
                 RECEIVED,
-                per_bucket(|t| t.messages_received),
+                per_bucket(|t| t.counts.messages_received),
                 false,
             ),
-            line("sent", SENT, per_bucket(|t| t.messages_sent), true),
+            line("sent", SENT, per_bucket(|t| t.counts.messages_sent), true),
         ],
         Vec::new(),
     );
@@ -372,19 +372,29 @@ fn timeline(h: &mut String, r: &Report) {
     let mut conn_series = vec![line(
         "open connections",
         CONNECTIONS,
-        per_bucket(|t| t.connections),
+        per_bucket(|t| t.counts.connections),
         false,
     )];
-    if buckets.iter().any(|t| t.errors > 0) {
-        conn_series.push(line("errors", ERRORS, per_bucket(|t| t.errors), true));
+    if buckets.iter().any(|t| t.counts.errors > 0) {
+        conn_series.push(line(
+            "errors",
+            ERRORS,
+            per_bucket(|t| t.counts.errors),
+            true,
+        ));
     }
     h.push_str(&chart("Connections", count_format, 1.0, conn_series, Vec::new()).render());
-    if buckets.iter().any(|t| t.latency_p99_us.is_some()) {
+    if buckets.iter().any(|t| t.counts.latency_p99_us.is_some()) {
         let rules = threshold_rules(
             r,
             |m| matches!(m, MetricRef::Distribution { dist, stat, .. } if dist == "latency" && stat == "p99"),
         );
-        let series = vec![line("p99", LATENCY, gapped(|t| t.latency_p99_us), false)];
+        let series = vec![line(
+            "p99",
+            LATENCY,
+            gapped(|t| t.counts.latency_p99_us),
+            false,
+        )];
         h.push_str(
             &chart(
                 &format!("Latency p99 per {per}"),
@@ -396,7 +406,7 @@ fn timeline(h: &mut String, r: &Report) {
             .render(),
         );
     }
-    if buckets.iter().any(|t| t.heap_free_bytes.is_some()) {
+    if buckets.iter().any(|t| t.counts.heap_free_bytes.is_some()) {
         let title = match r.device.heap_source.as_deref() {
             Some("modelled") => "Free heap on the device (modelled, not measured)",
             Some("allocator") => "Free heap on the device (allocator)",
@@ -417,7 +427,7 @@ fn timeline(h: &mut String, r: &Report) {
         let series = vec![line(
             "free heap",
             HEAP,
-            gapped(|t| t.heap_free_bytes),
+            gapped(|t| t.counts.heap_free_bytes),
             false,
         )];
         h.push_str(&chart(title, format::bytes, 1024.0, series, rules).render());

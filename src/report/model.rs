@@ -72,14 +72,7 @@ impl Report {
         }
         let seconds = self.timeline.iter().map(|t| TimelineBucket {
             t_ms: u64::from(t.second) * 1000,
-            messages_sent: t.messages_sent,
-            messages_received: t.messages_received,
-            connections: t.connections,
-            connects: t.connects,
-            disconnects: t.disconnects,
-            errors: t.errors,
-            latency_p99_us: t.latency_p99_us,
-            heap_free_bytes: t.heap_free_bytes,
+            counts: t.counts.clone(),
         });
         (1000, seconds.collect())
     }
@@ -222,21 +215,30 @@ pub struct Distribution {
     pub hdr_v2_base64: Option<String>,
 }
 
+/// What the timeline counts in one span of the run, a second or a fine bucket (in
+/// `report.json` these fields stand in the entry itself).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct TimelineSecond {
-    /// Seconds since the run started.
-    pub second: u32,
+pub struct TimelineCounts {
     pub messages_sent: u64,
     pub messages_received: u64,
-    /// Open client connections at the end of the second.
+    /// Open client connections at the end of the span.
     pub connections: u64,
     pub connects: u64,
     pub disconnects: u64,
     pub errors: u64,
-    /// p99 of latencies recorded in that second, if any.
+    /// p99 of latencies recorded in the span, if any (in a fine bucket to 1 %: 2
+    /// significant digits).
     pub latency_p99_us: Option<u64>,
-    /// Last heap figure the device reported in that second.
+    /// Last heap figure the device reported in the span.
     pub heap_free_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TimelineSecond {
+    /// Seconds since the run started.
+    pub second: u32,
+    #[serde(flatten)]
+    pub counts: TimelineCounts,
     /// The client count the device itself last logged in that second, beside the
     /// tool's `connections`: the two disagree when the server keeps sockets the tool
     /// already closed (or the other way round).
@@ -250,17 +252,8 @@ pub struct TimelineSecond {
 pub struct TimelineBucket {
     /// Milliseconds since the run started, where the bucket begins.
     pub t_ms: u64,
-    pub messages_sent: u64,
-    pub messages_received: u64,
-    /// Open client connections at the end of the bucket.
-    pub connections: u64,
-    pub connects: u64,
-    pub disconnects: u64,
-    pub errors: u64,
-    /// p99 of latencies recorded in that bucket, if any (to 1 %: 2 significant digits).
-    pub latency_p99_us: Option<u64>,
-    /// Last heap figure the device reported in that bucket.
-    pub heap_free_bytes: Option<u64>,
+    #[serde(flatten)]
+    pub counts: TimelineCounts,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

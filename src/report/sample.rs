@@ -58,6 +58,14 @@ fn metrics(items: &[(&str, f64, &str)]) -> BTreeMap<String, Metric> {
         .collect()
 }
 
+/// Each named distribution: a median (µs) and a count, as [`distribution`] fills it.
+fn distributions(items: &[(&str, u64, u64)]) -> BTreeMap<String, Distribution> {
+    items
+        .iter()
+        .map(|&(name, p50_us, count)| (name.to_string(), distribution(p50_us, count)))
+        .collect()
+}
+
 fn step(name: &str, started_ms: u64, duration_ms: u64) -> StepReport {
     StepReport {
         name: name.to_string(),
@@ -79,12 +87,7 @@ pub fn sample_report() -> Report {
     let mut connect = step("connect", 0, 2_000);
     connect.settings = json!({"clients": 6, "ramp_per_s": 10, "subprotocol": "chat"});
     connect.metrics = metrics(&[("connected", 6.0, "count"), ("failed", 0.0, "count")]);
-    connect
-        .distributions
-        .insert("connect".into(), distribution(180, 6));
-    connect
-        .distributions
-        .insert("upgrade".into(), distribution(420, 6));
+    connect.distributions = distributions(&[("connect", 180, 6), ("upgrade", 420, 6)]);
 
     let mut echo = step("echo", 2_000, 10_000);
     echo.settings = json!({"rate": 50, "per": "client", "size": 64, "opcode": "text"});
@@ -97,8 +100,7 @@ pub fn sample_report() -> Report {
         ("loss", 2.0 / 3000.0, "ratio"),
         ("throughput", 299.8, "msg/s"),
     ]);
-    echo.distributions
-        .insert("latency".into(), distribution(950, 2998));
+    echo.distributions = distributions(&[("latency", 950, 2998)]);
     echo.failures.insert("timeout".into(), 2);
     echo.notes
         .push("2 messages lost <after> the purge & 'reconnect'".into());
@@ -113,12 +115,7 @@ pub fn sample_report() -> Report {
         ("duplicates", 0.0, "count"),
         ("reordered", 0.0, "count"),
     ]);
-    fanout
-        .distributions
-        .insert("spread".into(), distribution(2_400, 100));
-    fanout
-        .distributions
-        .insert("latency".into(), distribution(3_100, 594));
+    fanout.distributions = distributions(&[("spread", 2_400, 100), ("latency", 3_100, 594)]);
     fanout.failures.insert("lost".into(), 6);
     fanout
         .errors
@@ -137,34 +134,36 @@ pub fn sample_report() -> Report {
             let fanning = (12..18).contains(&second);
             TimelineSecond {
                 second,
-                messages_sent: if echoing {
-                    300
-                } else if fanning {
-                    17
-                } else {
-                    0
+                counts: TimelineCounts {
+                    messages_sent: if echoing {
+                        300
+                    } else if fanning {
+                        17
+                    } else {
+                        0
+                    },
+                    messages_received: if echoing {
+                        300 - u64::from(second == 7) * 2
+                    } else if fanning {
+                        99
+                    } else {
+                        0
+                    },
+                    connections: if second < 18 {
+                        (u64::from(second) * 3).min(6)
+                    } else {
+                        7
+                    },
+                    connects: if second < 2 {
+                        3
+                    } else {
+                        u64::from(second == 18) * 7
+                    },
+                    disconnects: u64::from(second == 21) * 7,
+                    errors: u64::from(second == 7),
+                    latency_p99_us: (echoing || fanning).then_some(1_800 + u64::from(second) * 20),
+                    heap_free_bytes: Some(210_000 - u64::from(second.min(18)) * 1_200),
                 },
-                messages_received: if echoing {
-                    300 - u64::from(second == 7) * 2
-                } else if fanning {
-                    99
-                } else {
-                    0
-                },
-                connections: if second < 18 {
-                    (u64::from(second) * 3).min(6)
-                } else {
-                    7
-                },
-                connects: if second < 2 {
-                    3
-                } else {
-                    u64::from(second == 18) * 7
-                },
-                disconnects: u64::from(second == 21) * 7,
-                errors: u64::from(second == 7),
-                latency_p99_us: (echoing || fanning).then_some(1_800 + u64::from(second) * 20),
-                heap_free_bytes: Some(210_000 - u64::from(second.min(18)) * 1_200),
                 device_clients: None,
             }
         })

@@ -96,7 +96,7 @@ pub fn evaluate(thresholds: &[Threshold], report: &Report) -> Vec<ThresholdResul
                         unit,
                         passed,
                         message: format!(
-                            "{}: {} is {shown}, limit {} {}{}",
+                            "{}: {} is {shown}, wanted {} {}{}",
                             if passed { "pass" } else { "FAIL" },
                             t.metric_name,
                             t.op,

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::rom::{self, parse_fault as parse_rom_fault};
+use super::rom::{self, FaultValue, parse_fault as parse_rom_fault};
 
 /// One `--fault` value.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,19 +33,13 @@ pub const FAULT_HELP: &str = "faults: reboot-at=DURATION, panic-at=DURATION, \
 
 /// Parses one `--fault` value (clap's value parser).
 pub fn parse_fault(value: &str) -> Result<Fault, String> {
-    let (name, arg) = match value.split_once('=') {
-        Some((name, arg)) => (name, Some(arg)),
-        None => (value, None),
-    };
-    let need = |what: &str| {
-        arg.filter(|a| !a.is_empty())
-            .ok_or_else(|| format!("`{name}` needs a value: `{name}={what}`"))
-    };
+    let fault = FaultValue::split(value);
+    let name = fault.name;
     match name {
-        "reboot-at" => duration(name, need("DURATION")?).map(Fault::RebootAt),
-        "panic-at" => duration(name, need("DURATION")?).map(Fault::PanicAt),
+        "reboot-at" => duration(name, fault.need("DURATION")?).map(Fault::RebootAt),
+        "panic-at" => duration(name, fault.need("DURATION")?).map(Fault::PanicAt),
         "heap-leak" => {
-            let text = need("BYTES_PER_S")?;
+            let text = fault.need("BYTES_PER_S")?;
             match text.parse::<u32>() {
                 Ok(0) => Err("`heap-leak=0` leaks nothing: give at least 1 byte a second".into()),
                 Ok(rate) => Ok(Fault::HeapLeak(rate)),
@@ -56,7 +50,7 @@ pub fn parse_fault(value: &str) -> Result<Fault, String> {
             }
         }
         "stall" => {
-            let text = need("DURATION[@AT]")?;
+            let text = fault.need("DURATION[@AT]")?;
             let (length, at) = match text.split_once('@') {
                 Some((length, at)) => (duration(name, length)?, duration(name, at)?),
                 None => (duration(name, text)?, DEFAULT_STALL_AT),
@@ -66,8 +60,7 @@ pub fn parse_fault(value: &str) -> Result<Fault, String> {
             }
             Ok(Fault::Stall { length, at })
         }
-        "noise" if arg.is_none() => Ok(Fault::Noise),
-        "noise" => Err("`noise` takes no value".into()),
+        "noise" => fault.bare().map(|()| Fault::Noise),
         _ => parse_rom_fault(value).map(Fault::Rom).map_err(|e| {
             if e.contains("is not a fault") {
                 format!("`{name}` is not a fault; {FAULT_HELP}")

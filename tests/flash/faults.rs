@@ -2,10 +2,10 @@
 //! each a clear diagnostic, a non-zero exit, and no "flashed" claim.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use super::run::{Ran, binary, wsbench};
+use super::run::{Ran, wsbench};
 use super::sim::{FlashableSim, dist};
 
 const LIMIT: Duration = Duration::from_secs(180);
@@ -94,14 +94,12 @@ fn an_image_larger_than_the_flash_is_refused() {
 #[test]
 fn a_port_that_vanishes_mid_write_is_a_lost_port() {
     let mut sim = FlashableSim::start(&[]);
-    let mut child = Command::new(binary())
-        .args(["flash", "--port", &sim.console, "--baud", "921600"])
-        .env_remove("WSBENCH_PORT")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child =
+        crate::common::run::wsbench(&["flash", "--port", &sim.console, "--baud", "921600"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
     let stdout = BufReader::new(child.stdout.take().unwrap());
     let mut printed = Vec::new();
     for line in stdout.lines() {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use wsbench::bundled_firmware;
 
 use super::elf;
-use super::run::wsbench;
+use super::run::{Ran, wsbench};
 use super::sim::FlashableSim;
 
 const FLASH_LIMIT: Duration = Duration::from_secs(180);
@@ -87,62 +87,38 @@ fn a_c3_app_elf_is_written_verified_and_named_as_not_simulated() {
     }
 }
 
+/// Flashes `map`'s app ELF, with `extra` flags, onto a fresh simulated board (an
+/// ESP32-C3).
+fn flash_elf_onto_a_c3(map: &elf::MemoryMap, extra: &[&str]) -> Ran {
+    let sim = FlashableSim::start(&[]);
+    let image = elf_file(map);
+    let mut args = vec![
+        "flash",
+        "--port",
+        &sim.console,
+        "--image",
+        image.path().to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    wsbench(&args, &[], FLASH_LIMIT)
+}
+
 #[test]
 fn a_c3_elf_with_chip_esp32c6_is_refused_and_nothing_is_flashed() {
-    let sim = FlashableSim::start(&[]);
-    let image = elf_file(&elf::ESP32C3);
-    let ran = wsbench(
-        &[
-            "flash",
-            "--port",
-            &sim.console,
-            "--chip",
-            "esp32c6",
-            "--image",
-            image.path().to_str().unwrap(),
-        ],
-        &[],
-        FLASH_LIMIT,
-    );
+    let ran = flash_elf_onto_a_c3(&elf::ESP32C3, &["--chip", "esp32c6"]);
     ran.assert_fails(3, "wsbench::flash::chip_mismatch");
     assert!(ran.stderr.contains("esp32c6"), "{}", ran.all());
 }
 
 #[test]
 fn an_xtensa_elf_for_esp32_against_the_c3_board_is_a_chip_mismatch() {
-    let sim = FlashableSim::start(&[]);
-    let image = elf_file(&elf::ESP32);
-    let ran = wsbench(
-        &[
-            "flash",
-            "--port",
-            &sim.console,
-            "--chip",
-            "esp32",
-            "--image",
-            image.path().to_str().unwrap(),
-        ],
-        &[],
-        FLASH_LIMIT,
-    );
+    let ran = flash_elf_onto_a_c3(&elf::ESP32, &["--chip", "esp32"]);
     ran.assert_fails(3, "wsbench::flash::chip_mismatch");
     assert!(ran.stderr.contains("esp32c3"), "{}", ran.all());
 }
 
 #[test]
 fn an_xtensa_elf_on_the_c3_board_is_an_image_for_another_chip() {
-    let sim = FlashableSim::start(&[]);
-    let image = elf_file(&elf::ESP32);
-    let ran = wsbench(
-        &[
-            "flash",
-            "--port",
-            &sim.console,
-            "--image",
-            image.path().to_str().unwrap(),
-        ],
-        &[],
-        FLASH_LIMIT,
-    );
+    let ran = flash_elf_onto_a_c3(&elf::ESP32, &[]);
     ran.assert_fails(3, "wsbench::flash::image_for_other_chip");
 }

@@ -1,9 +1,9 @@
 //! Running `wsbench flash` / `wsbench ports` as a user does, bounded in time.
 
-use std::io::Read as _;
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
+
+use crate::common::run::output_within;
 
 /// What a finished command printed and how it exited.
 #[derive(Debug)]
@@ -43,55 +43,20 @@ impl Ran {
     }
 }
 
-/// The binary under test.
-pub fn binary() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_wsbench"))
+impl From<Output> for Ran {
+    fn from(out: Output) -> Ran {
+        Ran {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
 }
 
-/// Runs `wsbench ARGS` with WSBENCH_PORT and CI cleared (a test's own environment must not
-/// choose the port), killing it after `limit`.
+/// Runs `wsbench ARGS` with `env` set (the test's own environment does not choose the
+/// port), killing it after `limit`.
 pub fn wsbench(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Ran {
-    let mut command = Command::new(binary());
-    command
-        .args(args)
-        .env_remove("WSBENCH_PORT")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    let mut child = command.spawn().expect("run wsbench");
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let out_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "wsbench {args:?} still running after {limit:?}; stdout so far: {}",
-                out_reader.join().unwrap()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Ran {
-        code: status.code(),
-        stdout: out_reader.join().unwrap(),
-        stderr: err_reader.join().unwrap(),
-    }
+    let mut command = crate::common::run::wsbench(args);
+    command.envs(env.iter().copied());
+    output_within(&mut command, limit).into()
 }

@@ -12,9 +12,7 @@ use crate::harness::*;
 
 /// Runs `wsbench monitor --port PTY --json` for `watch` and returns its events.
 fn monitor_for(console: &str, watch: Duration) -> Vec<serde_json::Value> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wsbench"))
-        .args(["monitor", "--port", console, "--json"])
-        .stdin(Stdio::null())
+    let mut child = crate::common::run::wsbench(&["monitor", "--port", console, "--json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

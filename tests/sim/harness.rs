@@ -4,9 +4,8 @@
 //! copies the device's log lines to stdout, where a reader thread collects them so a
 //! test can wait for a line. Every wait is bounded; the process is killed on drop.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -14,18 +13,19 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
+use crate::common::sim_process::SimProcess;
+
 pub type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Longest any single wait in these tests may take.
 pub const WAIT: Duration = Duration::from_secs(10);
 
 pub struct Sim {
-    child: Child,
+    process: SimProcess,
     pub ws_url: String,
     pub wss_url: String,
     pub console_path: String,
     pub banner: Vec<String>,
-    lines: Arc<Mutex<Vec<String>>>,
 }
 
 impl Sim {
@@ -48,77 +48,37 @@ impl Sim {
     }
 
     fn start_with(mut command: Command, extra: &[&str]) -> Sim {
-        let mut child = command
+        command
             .args(["sim", "--ws-port", "0", "--wss-port", "0", "--console", "-"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("run wsbench sim");
-        let stdout = child.stdout.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let mut sim = Sim {
-            child,
-            ws_url: String::new(),
-            wss_url: String::new(),
-            console_path: String::new(),
-            banner: Vec::new(),
-            lines,
-        };
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let lines = sim.lines();
-            let field = |label: &str| {
-                lines.iter().find_map(|l| {
-                    l.trim_start()
-                        .strip_prefix(label)
-                        .map(|rest| rest.split_whitespace().next().unwrap_or("").to_owned())
-                })
-            };
-            if let (Some(ws), Some(wss), Some(console)) =
-                (field("ws:"), field("wss:"), field("console:"))
-            {
-                sim.ws_url = ws;
-                sim.wss_url = wss;
-                sim.console_path = console;
-                sim.banner = lines;
-                return sim;
-            }
-            if let Ok(Some(status)) = sim.child.try_wait() {
-                panic!("wsbench sim exited at start ({status}): {lines:?}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no URLs printed in {WAIT:?}: {lines:?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
+            .args(extra);
+        let (process, urls) = SimProcess::start(command, &["ws:", "wss:", "console:"], WAIT);
+        let [ws_url, wss_url, console_path] = <[String; 3]>::try_from(urls).unwrap();
+        let banner = process.lines();
+        Sim {
+            process,
+            ws_url,
+            wss_url,
+            console_path,
+            banner,
         }
     }
 
     /// Every line printed so far.
     pub fn lines(&self) -> Vec<String> {
-        self.lines.lock().unwrap().clone()
+        self.process.lines()
     }
 
     /// Position to wait from: only lines printed after it count.
     pub fn mark(&self) -> usize {
-        self.lines.lock().unwrap().len()
+        self.process.line_count()
     }
 
     /// The first line after `mark` for which `want` holds; panics after [`WAIT`].
     pub async fn wait_line(&self, mark: usize, what: &str, want: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + WAIT;
         loop {
-            if let Some(line) = self.lines.lock().unwrap()[mark..].iter().find(|l| want(l)) {
-                return line.clone();
+            if let Some(line) = self.process.find_from(mark, &want) {
+                return line;
             }
             assert!(
                 Instant::now() < deadline,
@@ -131,19 +91,12 @@ impl Sim {
 
     /// Whether the process still runs (bad input must not take it down).
     pub fn alive(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
+        self.process.running()
     }
 
     /// The ws port (for raw TCP clients).
     pub fn ws_addr(&self) -> String {
         host_port(&self.ws_url)
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -2,6 +2,10 @@
 //! (tokio-tungstenite with rustls, raw TCP for bad input) on loopback, and SLIP packets
 //! of the ESP serial protocol on its pseudo-terminal.
 
+#[allow(dead_code)]
+#[path = "../common/mod.rs"]
+mod common;
+
 mod bad_input;
 mod cli;
 mod echo;

@@ -7,23 +7,26 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::{Duration, Instant};
 
+use espflash::command::CommandType as Op;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use slip_codec::{SlipDecoder, SlipEncoder, SlipError};
 
-pub const SYNC: u8 = 0x08;
-pub const FLASH_BEGIN: u8 = 0x02;
-pub const FLASH_DATA: u8 = 0x03;
-pub const FLASH_END: u8 = 0x04;
-pub const MEM_BEGIN: u8 = 0x05;
-pub const MEM_END: u8 = 0x06;
-pub const MEM_DATA: u8 = 0x07;
-pub const READ_REG: u8 = 0x0A;
-pub const SPI_ATTACH: u8 = 0x0D;
-pub const CHANGE_BAUDRATE: u8 = 0x0F;
-pub const FLASH_DEFL_BEGIN: u8 = 0x10;
-pub const FLASH_DEFL_DATA: u8 = 0x11;
-pub const SPI_FLASH_MD5: u8 = 0x13;
-pub const GET_SECURITY_INFO: u8 = 0x14;
+// The opcodes as espflash (the host side wsbench flashes with) numbers them, not as the
+// emulator under test does.
+pub const SYNC: u8 = Op::Sync as u8;
+pub const FLASH_BEGIN: u8 = Op::FlashBegin as u8;
+pub const FLASH_DATA: u8 = Op::FlashData as u8;
+pub const FLASH_END: u8 = Op::FlashEnd as u8;
+pub const MEM_BEGIN: u8 = Op::MemBegin as u8;
+pub const MEM_END: u8 = Op::MemEnd as u8;
+pub const MEM_DATA: u8 = Op::MemData as u8;
+pub const READ_REG: u8 = Op::ReadReg as u8;
+pub const SPI_ATTACH: u8 = Op::SpiAttach as u8;
+pub const CHANGE_BAUDRATE: u8 = Op::ChangeBaudrate as u8;
+pub const FLASH_DEFL_BEGIN: u8 = Op::FlashDeflBegin as u8;
+pub const FLASH_DEFL_DATA: u8 = Op::FlashDeflData as u8;
+pub const SPI_FLASH_MD5: u8 = Op::FlashMd5 as u8;
+pub const GET_SECURITY_INFO: u8 = Op::GetSecurityInfo as u8;
 
 /// How long one answer may take (a loaded machine, 115200 baud).
 pub const ANSWER: Duration = Duration::from_secs(5);

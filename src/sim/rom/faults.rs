@@ -19,32 +19,62 @@ pub enum Fault {
 pub const FAULT_HELP: &str = "faults: fail-command=OP (an opcode number like 0x03 or a name \
      like FLASH_DATA), bad-md5, ignore-syncs=K, silent-after=BYTES";
 
+/// A `--fault` value split at its first `=`, read the same way by both fault parsers
+/// (the ROM loader's here, the running board's in `sim::faults`).
+pub struct FaultValue<'a> {
+    pub name: &'a str,
+    pub arg: Option<&'a str>,
+}
+
+impl<'a> FaultValue<'a> {
+    pub fn split(value: &'a str) -> FaultValue<'a> {
+        match value.split_once('=') {
+            Some((name, arg)) => FaultValue {
+                name,
+                arg: Some(arg),
+            },
+            None => FaultValue {
+                name: value,
+                arg: None,
+            },
+        }
+    }
+
+    /// The value after `=`; without one, an error showing how to give it (`what`).
+    pub fn need(&self, what: &str) -> Result<&'a str, String> {
+        let name = self.name;
+        self.arg
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| format!("`{name}` needs a value: `{name}={what}`"))
+    }
+
+    /// For a fault that is a bare name: an error when a value was given.
+    pub fn bare(&self) -> Result<(), String> {
+        match self.arg {
+            None => Ok(()),
+            Some(_) => Err(format!("`{}` takes no value", self.name)),
+        }
+    }
+}
+
 /// Parses one `--fault` value (clap's value parser).
 pub fn parse_fault(value: &str) -> Result<Fault, String> {
-    let (name, arg) = match value.split_once('=') {
-        Some((name, arg)) => (name, Some(arg)),
-        None => (value, None),
-    };
-    let need = |what: &str| {
-        arg.filter(|a| !a.is_empty())
-            .ok_or_else(|| format!("`{name}` needs a value: `{name}={what}`"))
-    };
-    match name {
-        "fail-command" => parse_opcode(need("OP")?).map(Fault::FailCommand),
-        "bad-md5" if arg.is_none() => Ok(Fault::BadMd5),
-        "bad-md5" => Err("`bad-md5` takes no value".into()),
-        "ignore-syncs" => need("K")?.parse().map(Fault::IgnoreSyncs).map_err(|_| {
-            format!(
-                "`ignore-syncs` wants a count of SYNC commands, not `{}`",
-                arg.unwrap_or("")
-            )
-        }),
-        "silent-after" => need("BYTES")?.parse().map(Fault::SilentAfter).map_err(|_| {
-            format!(
-                "`silent-after` wants a number of bytes, not `{}`",
-                arg.unwrap_or("")
-            )
-        }),
+    let fault = FaultValue::split(value);
+    match fault.name {
+        "fail-command" => parse_opcode(fault.need("OP")?).map(Fault::FailCommand),
+        "bad-md5" => fault.bare().map(|()| Fault::BadMd5),
+        "ignore-syncs" => {
+            let text = fault.need("K")?;
+            text.parse()
+                .map(Fault::IgnoreSyncs)
+                .map_err(|_| format!("`ignore-syncs` wants a count of SYNC commands, not `{text}`"))
+        }
+        "silent-after" => {
+            let text = fault.need("BYTES")?;
+            text.parse()
+                .map(Fault::SilentAfter)
+                .map_err(|_| format!("`silent-after` wants a number of bytes, not `{text}`"))
+        }
         other => Err(format!("`{other}` is not a fault; {FAULT_HELP}")),
     }
 }

@@ -5,7 +5,7 @@ mod faults;
 mod loader;
 mod protocol;
 
-pub use faults::{Fault, Faults, parse_fault};
+pub use faults::{Fault, FaultValue, Faults, parse_fault};
 pub use loader::{Effect, RomLoader};
 pub use protocol::{Request, op};
 

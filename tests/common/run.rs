@@ -1,0 +1,133 @@
+//! Running `wsbench` as a user does, in a folder of the test's own, bounded in time, and
+//! reading the report it leaves.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_wsbench");
+
+/// The repository, where the shipped scenarios are.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Where [`scratch`] puts `name`'s folder: named after the test binary, so two binaries
+/// running at once never share one.
+pub fn scratch_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "wsbench-{}-{name}-{}",
+        env!("CARGO_CRATE_NAME"),
+        std::process::id()
+    ))
+}
+
+/// A fresh, empty folder for one test's files and reports.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = scratch_path(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Writes `yaml` to `dir/scenario.yaml`.
+pub fn scenario_file(dir: &Path, yaml: &str) -> PathBuf {
+    let path = dir.join("scenario.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+/// `wsbench ARGS` with stdin closed and the variables that would choose a port, a target
+/// or a report folder cleared: the test's own environment must not choose them.
+pub fn wsbench(args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .env_remove("WSBENCH_PORT")
+        .env_remove("WSBENCH_TARGET")
+        .env_remove("WSBENCH_REPORT_DIR")
+        .stdin(Stdio::null());
+    command
+}
+
+/// Runs `command` to its end with both outputs read as they come (a full pipe must not
+/// stall it); kills it and fails the test if it has not ended within `limit`.
+pub fn output_within(command: &mut Command, limit: Duration) -> Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+    let stdout = read_all(child.stdout.take().unwrap());
+    let stderr = read_all(child.stderr.take().unwrap());
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let status = child.wait().unwrap();
+            let out = Output {
+                status,
+                stdout: stdout.join().unwrap(),
+                stderr: stderr.join().unwrap(),
+            };
+            panic!("{command:?} did not end within {limit:?}:\n{}", text(&out));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
+}
+
+fn read_all(mut from: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = from.read_to_end(&mut bytes);
+        bytes
+    })
+}
+
+/// Everything a run printed, stdout then stderr.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The one report folder a run left under `reports`.
+pub fn report_folder(reports: &Path) -> PathBuf {
+    let folders: Vec<PathBuf> = std::fs::read_dir(reports)
+        .unwrap_or_else(|e| panic!("no report folder {}: {e}", reports.display()))
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(
+        folders.len(),
+        1,
+        "expected one report folder in {}: {folders:?}",
+        reports.display()
+    );
+    folders.into_iter().next().unwrap()
+}
+
+/// `report.json` of the one report folder under `reports`, parsed.
+pub fn report(reports: &Path) -> serde_json::Value {
+    report_in(&report_folder(reports))
+}
+
+/// `report.json` in the report folder `folder`, parsed.
+pub fn report_in(folder: &Path) -> serde_json::Value {
+    let json = std::fs::read_to_string(folder.join("report.json"))
+        .unwrap_or_else(|e| panic!("no report.json in {}: {e}", folder.display()));
+    serde_json::from_str(&json).unwrap()
+}
