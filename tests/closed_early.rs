@@ -5,10 +5,10 @@
 //! is bounded.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -16,61 +16,26 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-const BIN: &str = env!("CARGO_BIN_EXE_wsbench");
+#[allow(dead_code)]
+mod common;
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("wsbench-early-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use common::run::{output_within, report_folder, report_in, scenario_file, scratch, text, wsbench};
 
 /// Runs `yaml` with `extra` arguments (killed, failing the test, after two minutes);
 /// returns the output and the report folder.
 fn run(name: &str, yaml: &str, extra: &[&str]) -> (Output, PathBuf) {
     let dir = scratch(name);
-    let file = dir.join("scenario.yaml");
-    std::fs::write(&file, yaml).unwrap();
+    let file = scenario_file(&dir, yaml);
     let reports = dir.join("reports");
-    let mut child = Command::new(BIN)
-        .arg("run")
-        .arg(&file)
-        .arg("--report-dir")
-        .arg(&reports)
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!("wsbench did not end within 2 minutes:\n{}", text(&out));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let out = child.wait_with_output().unwrap();
-    let folder = std::fs::read_dir(&reports)
-        .unwrap_or_else(|e| panic!("no report folder ({e}):\n{}", text(&out)))
-        .flatten()
-        .next()
-        .expect("a report folder")
-        .path();
+    let mut command = wsbench(&["run", file.to_str().unwrap(), "--report-dir"]);
+    command.arg(&reports).args(extra);
+    let out = output_within(&mut command, Duration::from_secs(120));
+    let folder = report_folder(&reports);
     (out, folder)
 }
 
 fn report_json(folder: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(folder.join("report.json")).unwrap()).unwrap()
+    report_in(folder)
 }
 
 fn step<'a>(rep: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
