@@ -5,8 +5,10 @@
 //! stalled server shows up as latency instead of hiding as a lower send rate (no
 //! coordinated omission).
 //!
-//! One bounded correction remains: a client task released by the pacer still has to
-//! wake up, and that wake-up is the host's, not the server's. When the client was idle
+//! One bounded correction remains: a sender released by the pacer (on the pacer's own
+//! thread) still has to be polled and build its frame, and when the host is busy that
+//! thread may not get a core at once; that delay is the host's, not the server's. When
+//! the client was idle
 //! at the due time (its previous send had ended), latency is measured from the moment
 //! its send started, but never from later than [`SEND_LAG_ALLOWANCE`] after the due
 //! time; a client still inside a send at the due time gets no correction at all. How
