@@ -106,6 +106,9 @@ fn one_event_per_boot_and_per_incident() {
     assert_eq!(count("esp32c6-bundled-boot.log", "ready"), 1);
     assert_eq!(count("esp32c3-garbage-before-banner.log", "boot"), 1);
     assert_eq!(count("esp32s3-host-prefix-colours.log", "accept_error"), 1);
+    // An ESP_ERROR_CHECK, its location lines, its abort() and backtrace: one panic.
+    assert_eq!(count("esp32s3-esp-error-check.log", "panic"), 1);
+    assert_eq!(count("esp32s3-esp-error-check.log", "boot"), 2);
 }
 
 #[test]

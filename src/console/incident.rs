@@ -21,6 +21,7 @@ const MAX_MESSAGE_LINES: usize = 30;
 enum Sign {
     Guru,
     Abort,
+    ErrorCheck,
     Assert,
     OldAssert,
     StackOverflow,
@@ -38,9 +39,10 @@ enum Sign {
     RustStackOverflow,
 }
 
-const SIGNS: [(&str, Sign); 17] = [
+const SIGNS: [(&str, Sign); 18] = [
     ("Guru Meditation Error:", Sign::Guru),
     ("abort() was called at PC", Sign::Abort),
+    ("ESP_ERROR_CHECK failed: esp_err_t ", Sign::ErrorCheck),
     ("assert failed: ", Sign::Assert),
     ("assertion \"", Sign::OldAssert),
     ("***ERROR*** A stack overflow in task", Sign::StackOverflow),
@@ -242,7 +244,7 @@ impl OpenIncident {
             }
             return Take::Yes;
         }
-        const DUMP_LINES: [&str; 12] = [
+        const DUMP_LINES: [&str; 15] = [
             "Core ",
             "Print CPU",
             "Debug exception reason:",
@@ -255,6 +257,10 @@ impl OpenIncident {
             "No backtrace available",
             "note: run with `RUST_BACKTRACE",
             "Stack smashing protect failure",
+            // An ESP_ERROR_CHECK's location, before its abort().
+            "file: \"",
+            "func: ",
+            "expression: ",
         ];
         if DUMP_LINES.iter().any(|p| t.starts_with(p)) {
             if let Some(core) = t.strip_prefix("Core ").and_then(first_number) {
@@ -309,6 +315,20 @@ impl OpenIncident {
                 if self.reason.is_empty() {
                     self.reason = from_sign.to_owned();
                 }
+                self.fatal = true;
+            }
+            Sign::ErrorCheck => {
+                // `ESP_ERROR_CHECK failed: esp_err_t 0x103 (ESP_ERR_INVALID_STATE) at 0x4200a123`:
+                // the abort() that follows is this check's, with this reason.
+                self.kind = PanicKind::Abort;
+                if let Some(pc) = from_sign
+                    .rsplit(" at ")
+                    .next()
+                    .and_then(|r| hex(r.split_whitespace().next()?))
+                {
+                    self.push_addr(pc);
+                }
+                self.reason = from_sign.to_owned();
                 self.fatal = true;
             }
             Sign::Assert | Sign::OldAssert => {
@@ -491,7 +511,7 @@ impl OpenIncident {
 fn kind_of(sign: Sign) -> PanicKind {
     match sign {
         Sign::Guru => PanicKind::GuruMeditation,
-        Sign::Abort => PanicKind::Abort,
+        Sign::Abort | Sign::ErrorCheck => PanicKind::Abort,
         Sign::Assert | Sign::OldAssert => PanicKind::Assert,
         Sign::StackOverflow | Sign::RustStackOverflow => PanicKind::StackOverflow,
         Sign::Canary => PanicKind::StackCanary,
