@@ -109,6 +109,13 @@ fn one_event_per_boot_and_per_incident() {
     // An ESP_ERROR_CHECK, its location lines, its abort() and backtrace: one panic.
     assert_eq!(count("esp32s3-esp-error-check.log", "panic"), 1);
     assert_eq!(count("esp32s3-esp-error-check.log", "boot"), 2);
+    // Behind esp-idf-monitor's `--timestamps` (a date and time, no brackets).
+    assert_eq!(count("esp32-idf-monitor-timestamps.log", "boot"), 2);
+    assert_eq!(count("esp32-idf-monitor-timestamps.log", "panic"), 1);
+    assert_eq!(
+        count("esp32-idf-monitor-timestamps.log", "protocol_error"),
+        1
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! One raw line into text the parsers can read: ANSI colour codes removed, bytes that
 //! are not UTF-8 replaced (and counted), a host's time prefix (`[hh:mm:ss.mmm] ` from
-//! terminal loggers, `hh:mm:ss.mmm -> ` from the Arduino monitor) split off.
+//! terminal loggers, `YYYY-MM-DD hh:mm:ss ` from esp-idf-monitor's `--timestamps`,
+//! `hh:mm:ss.mmm -> ` from the Arduino monitor) split off.
 
 use std::borrow::Cow;
 
@@ -144,6 +145,14 @@ fn split_host_stamp(text: &str) -> (Option<&str>, &str) {
             );
         }
     }
+    // `2024-05-01 10:00:00 rest` (esp-idf-monitor's `--timestamps`, many loggers): a date
+    // and a time with no brackets; a line that was empty on the device is the stamp alone.
+    if let Some(len) = dated_clock_len(text) {
+        let rest = &text[len..];
+        if rest.is_empty() || rest.starts_with(' ') {
+            return (Some(&text[..len]), rest.strip_prefix(' ').unwrap_or(rest));
+        }
+    }
     // The arrow counts only within the first 32 bytes, so only those are searched.
     let head = &text.as_bytes()[..text.len().min(32 + 4)];
     if let Some(arrow) = memchr::memmem::find(head, b" -> ")
@@ -153,6 +162,34 @@ fn split_host_stamp(text: &str) -> (Option<&str>, &str) {
         return (Some(&text[..arrow]), &text[arrow + 4..]);
     }
     (None, text)
+}
+
+/// Length of a leading `YYYY-MM-DD HH:MM:SS` (or `T` between), with an optional `.`/`,`
+/// fraction.
+fn dated_clock_len(text: &str) -> Option<usize> {
+    const SHAPE: &[u8; 19] = b"dddd-dd-dd dd:dd:dd";
+    let b = text.as_bytes();
+    if b.len() < SHAPE.len() {
+        return None;
+    }
+    for (i, (&want, &got)) in SHAPE.iter().zip(b).enumerate() {
+        let ok = match want {
+            b'd' => got.is_ascii_digit(),
+            b' ' if i == 10 => got == b' ' || got == b'T',
+            _ => got == want,
+        };
+        if !ok {
+            return None;
+        }
+    }
+    let mut len = SHAPE.len();
+    if matches!(b.get(len), Some(b'.' | b',')) && b.get(len + 1).is_some_and(u8::is_ascii_digit) {
+        len += 1;
+        while b.get(len).is_some_and(u8::is_ascii_digit) {
+            len += 1;
+        }
+    }
+    Some(len)
 }
 
 /// A time of day, optionally after a date: digits with `:` and then `.`/`,` fraction.
@@ -184,6 +221,21 @@ mod tests {
         let l = clean(b"\xff\xfe\x00\x81ab");
         assert!(l.is_noise());
         assert!(clean(b"[not a stamp] text").host_stamp.is_none());
+        // esp-idf-monitor's `--timestamps`: a date and time, no brackets.
+        let l = clean(b"2024-05-01 10:00:04 rst:0xc (SW_CPU_RESET),boot:0x13");
+        assert_eq!(l.text, "rst:0xc (SW_CPU_RESET),boot:0x13");
+        assert_eq!(l.host_stamp.as_deref(), Some("2024-05-01 10:00:04"));
+        let l = clean(b"2024-05-01T10:00:04.125 I (5) x: y");
+        assert_eq!(l.text, "I (5) x: y");
+        assert_eq!(l.host_stamp.as_deref(), Some("2024-05-01T10:00:04.125"));
+        let l = clean(b"2024-05-01 10:00:04 ");
+        assert_eq!(
+            (l.text.as_str(), l.host_stamp.as_deref()),
+            ("", Some("2024-05-01 10:00:04"))
+        );
+        // A date the device itself prints is not a host stamp.
+        assert!(clean(b"2024-05-01 10:00:04x").host_stamp.is_none());
+        assert!(clean(b"2024-05-01 build").host_stamp.is_none());
     }
 
     #[test]
@@ -192,6 +244,7 @@ mod tests {
             &b"I (31) boot: hi  "[..],
             b"[12:00:01.250] I (31) boot: hi",
             b"08:15:02.004 -> E (5) x: y\t",
+            b"2024-05-01 10:00:04 I (5) x: y",
             b"\x1b[0;32mI (31) boot: hi\x1b[0m",
             b"\xff\xfe\x00\x81ab",
             b"tab\there\x07bell",
