@@ -223,7 +223,7 @@ impl ConsoleParser {
             let mut panic = open.finish();
             self.symbols
                 .decode(&mut panic, self.boots.chip(), self.bundled_running);
-            out.push(event(&meta, end, EventDetail::Panic(panic)));
+            out.push(event(&meta, end, EventDetail::Panic(Box::new(panic))));
         }
     }
 

@@ -45,38 +45,34 @@ impl LineSplitter {
     }
 
     /// Feeds one chunk; complete lines go to `out`.
-    pub fn push(&mut self, mut chunk: &[u8], arrived: SystemTime, out: &mut impl FnMut(RawLine)) {
-        if self.after_cr {
-            self.after_cr = false;
-            if let Some(rest) = chunk.strip_prefix(b"\n") {
-                chunk = rest;
-            }
-        }
-        while let Some(i) = memchr::memchr2(b'\n', b'\r', chunk) {
-            self.take(&chunk[..i]);
-            let ending_cr = chunk[i] == b'\r';
-            chunk = &chunk[i + 1..];
-            out(self.finish_line(arrived));
-            if ending_cr {
-                match chunk.first() {
-                    Some(b'\n') => chunk = &chunk[1..],
-                    Some(_) => {}
-                    None => self.after_cr = true,
-                }
-            }
-        }
-        self.take(chunk);
+    pub fn push(&mut self, chunk: &[u8], arrived: SystemTime, out: &mut impl FnMut(RawLine)) {
+        self.split(chunk, |s| out(s.finish_line(arrived)));
     }
 
     /// Like [`LineSplitter::push`], but hands each line over borrowed, in one buffer
     /// reused from line to line: a saved log parsed in place allocates nothing per line.
     pub fn push_each(
         &mut self,
-        mut chunk: &[u8],
+        chunk: &[u8],
         arrived: SystemTime,
         line: &mut RawLine,
         out: &mut impl FnMut(&RawLine),
     ) {
+        self.split(chunk, |s| {
+            line.number = s.next_number;
+            s.next_number += 1;
+            line.dropped = std::mem::take(&mut s.dropped);
+            line.arrived = arrived;
+            std::mem::swap(&mut line.bytes, &mut s.current);
+            out(line);
+            std::mem::swap(&mut line.bytes, &mut s.current);
+            s.current.clear();
+        });
+    }
+
+    /// Cuts `chunk` at its line endings; at each one the finished line is in `current`
+    /// (and `dropped`) for `line_end` to take.
+    fn split(&mut self, mut chunk: &[u8], mut line_end: impl FnMut(&mut Self)) {
         if self.after_cr {
             self.after_cr = false;
             if let Some(rest) = chunk.strip_prefix(b"\n") {
@@ -87,14 +83,7 @@ impl LineSplitter {
             self.take(&chunk[..i]);
             let ending_cr = chunk[i] == b'\r';
             chunk = &chunk[i + 1..];
-            line.number = self.next_number;
-            self.next_number += 1;
-            line.dropped = std::mem::take(&mut self.dropped);
-            line.arrived = arrived;
-            std::mem::swap(&mut line.bytes, &mut self.current);
-            out(line);
-            std::mem::swap(&mut line.bytes, &mut self.current);
-            self.current.clear();
+            line_end(self);
             if ending_cr {
                 match chunk.first() {
                     Some(b'\n') => chunk = &chunk[1..],
