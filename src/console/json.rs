@@ -235,11 +235,13 @@ fn boot_fields<'a>(b: &'a Boot, f: &mut Fields<'a>) {
     f.opt("ready", b.ready.as_ref().map(Json::Ready));
 }
 
-/// `"key":`; keys are this module's own words (and scenario capture names, which are
-/// regex group names: letters, digits and `_`), so they need no escape.
-fn write_key(w: &mut impl Write, key: &str) -> io::Result<()> {
-    write_str(w, key)?;
-    w.write_all(b":")
+/// `"key":` for this module's own keys, which need no escape. (A scenario's capture
+/// names are written with [`write_str`].)
+fn write_key(w: &mut (impl Write + ?Sized), key: &str) -> io::Result<()> {
+    debug_assert!(!key.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\'));
+    w.write_all(b"\"")?;
+    w.write_all(key.as_bytes())?;
+    w.write_all(b"\":")
 }
 
 fn write_value(w: &mut impl Write, value: Json<'_>) -> io::Result<()> {
@@ -309,7 +311,8 @@ fn write_value(w: &mut impl Write, value: Json<'_>) -> io::Result<()> {
                 if i > 0 {
                     w.write_all(b",")?;
                 }
-                write_key(w, k)?;
+                write_str(w, k)?;
+                w.write_all(b":")?;
                 write_str(w, v)?;
             }
             w.write_all(b"}")?;
