@@ -30,7 +30,7 @@ impl<'a> IdfLog<'a> {
         if b.len() < 6 || b[1] != b' ' || b[2] != b'(' {
             return None;
         }
-        let level = Level::from_letter(b[0])?;
+        let level = Level::from_byte(b[0])?;
         let close = memchr::memchr(b')', &b[3..])? + 3;
         let stamp = &text[3..close];
         let time = if !stamp.is_empty() && stamp.bytes().all(|c| c.is_ascii_digit()) {

@@ -441,7 +441,7 @@ fn parse_loop(
                     if tx.send(line).is_err() {
                         return;
                     }
-                    parser.feed(raw, &mut events);
+                    parser.feed(raw.as_line(), &mut events);
                     if !send_events(&mut events) {
                         return;
                     }

@@ -50,7 +50,6 @@
 //! CLOSE), `io_error`, `request_timeout`, `write_timeout`, `http` (a plain HTTP request
 //! was answered), `bad_request` (malformed request or upgrade).
 
-use alloc::borrow::Cow;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -88,16 +87,13 @@ impl Level {
         }
     }
 
-    /// The level a line starting with `letter` is at; `None` when it names none (the
-    /// line is not an ESP-IDF log line). A byte, so a reader can test a line's first
-    /// byte before it knows the line is text.
-    pub fn from_letter(letter: u8) -> Option<Self> {
-        Some(match letter {
-            b'E' => Level::Error,
-            b'W' => Level::Warn,
-            b'I' => Level::Info,
-            b'D' => Level::Debug,
-            b'V' => Level::Verbose,
+    fn from_letter(c: char) -> Option<Self> {
+        Some(match c {
+            'E' => Level::Error,
+            'W' => Level::Warn,
+            'I' => Level::Info,
+            'D' => Level::Debug,
+            'V' => Level::Verbose,
             _ => return None,
         })
     }
@@ -122,9 +118,9 @@ impl IdfLine {
     pub fn parse(raw: &str) -> Option<IdfLine> {
         let clean = strip_ansi(raw);
         let line = clean.trim_end_matches(['\r', '\n']);
-        let level = Level::from_letter(*line.as_bytes().first()?)?;
-        // The letter is ASCII, so byte 1 starts a character.
-        let rest = line[1..].strip_prefix(" (")?;
+        let mut chars = line.chars();
+        let level = Level::from_letter(chars.next()?)?;
+        let rest = chars.as_str().strip_prefix(" (")?;
         let (ms, rest) = rest.split_once(") ")?;
         if ms.is_empty() || !ms.bytes().all(|b| b.is_ascii_digit()) {
             return None;
@@ -569,6 +565,20 @@ impl fmt::Display for Value<'_> {
             }
         }
         f.write_char('"')
+    }
+}
+
+// Host-side parsing from here on. The firmware only writes lines (the code above);
+// what follows is placed below it so that changing it moves no line of the firmware's
+// code, whose panic locations are in the bundled images (`firmware/check-dist.sh`).
+
+use alloc::borrow::Cow;
+
+impl Level {
+    /// The level of a line whose first byte is `letter`; `None` when it names none. A
+    /// byte, so a reader can test a line before it knows the line is text.
+    pub fn from_byte(letter: u8) -> Option<Self> {
+        Self::from_letter(char::from(letter))
     }
 }
 
