@@ -568,9 +568,9 @@ impl fmt::Display for Value<'_> {
     }
 }
 
-// Host-side parsing from here on. The firmware only writes lines (the code above);
-// what follows is placed below it so that changing it moves no line of the firmware's
-// code, whose panic locations are in the bundled images (`firmware/check-dist.sh`).
+// Host-side parsing from here on: the firmware only writes lines (the code above) and
+// never calls what follows, though it compiles it: a change here leaves the images'
+// code as it was but changes their ELF SHA-256 (`firmware/check-dist.sh` then differs).
 
 use alloc::borrow::Cow;
 
