@@ -50,7 +50,6 @@ const SECTIONS: [&str; 6] = [
     "schedule",
     "soak",
 ];
-const CONSOLE_TARGET_MB_S: f64 = 50.0;
 const OVERHEAD_P50_TARGET_US: i64 = 20;
 const IDLE_TARGET_BYTES: f64 = 16.0 * 1024.0;
 
@@ -214,7 +213,7 @@ fn bench() -> Result<bool, String> {
     }
     if wanted("console") {
         println!("[4] console parsing: wsbench monitor --input on a mixed log");
-        report("console", console(bin, &dir, &mut table));
+        report("console", console_parse::run(bin, &dir, &mut table));
     }
     if wanted("schedule") {
         println!("[5] send-schedule accuracy (echo.send_lag), simulated board");
@@ -269,41 +268,6 @@ fn start_sim(bin: &Path) -> Result<Running, String> {
     children::start(cmd, "wsbench sim", Duration::from_secs(10), |l| {
         l.trim_start().starts_with("ws:")
     })
-}
-
-/// `monitor --input` throughput, median of three runs over a 64 MiB mixed log.
-fn console(bin: &Path, dir: &Path, table: &mut Table) -> Result<bool, String> {
-    let log = dir.join("mixed-console.log");
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console");
-    let bytes = console_parse::write_mixed_log(&log, &corpus)?;
-    let mut rates = Vec::new();
-    let mut events = 0;
-    for _ in 0..3 {
-        let (rate, n) = console_parse::parse_once(bin, &log)?;
-        rates.push(rate);
-        events = n;
-    }
-    rates.sort_by(f64::total_cmp);
-    let mb_s = rates[1] / 1e6;
-    println!(
-        "    {:.1} MB/s (runs: {}), {events} events from {:.1} MB",
-        mb_s,
-        rates
-            .iter()
-            .map(|r| format!("{:.1}", r / 1e6))
-            .collect::<Vec<_>>()
-            .join(", "),
-        bytes as f64 / 1e6
-    );
-    table.row([
-        "monitor --input, mixed console log".into(),
-        "–".into(),
-        format!("{mb_s:.1} MB/s"),
-        "–".into(),
-        format!(">= {CONSOLE_TARGET_MB_S} MB/s"),
-        met(Some(mb_s >= CONSOLE_TARGET_MB_S)),
-    ]);
-    Ok(true)
 }
 
 /// A wsbench figure, or why it could not be measured (the reason is printed once).

@@ -182,7 +182,7 @@ impl BootTracker {
                 ready: Some(ready),
                 ..Boot::default()
             };
-            out.push(event(meta, meta.number, EventDetail::Boot(boot)));
+            out.push(event(meta, meta.number, EventDetail::Boot(Box::new(boot))));
         }
     }
 
@@ -205,7 +205,7 @@ impl BootTracker {
         if let Some(b) = self.open.take() {
             self.awaiting_ready = b.boot.ready.is_none();
             let end = b.last_line;
-            out.push(event(&b.first, end, EventDetail::Boot(b.boot)));
+            out.push(event(&b.first, end, EventDetail::Boot(Box::new(b.boot))));
         }
     }
 

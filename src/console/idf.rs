@@ -2,41 +2,8 @@
 //! source `I (12:34:56.789) tag: message`. The bundled firmware's events ride in the
 //! message (its own grammar, parsed by `wsbench_device::idf_log`).
 
-use serde::Serialize;
-
-/// A log line's severity, as its letter says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    Error,
-    Warn,
-    Info,
-    Debug,
-    Verbose,
-}
-
-impl Level {
-    fn from_letter(b: u8) -> Option<Level> {
-        Some(match b {
-            b'E' => Level::Error,
-            b'W' => Level::Warn,
-            b'I' => Level::Info,
-            b'D' => Level::Debug,
-            b'V' => Level::Verbose,
-            _ => return None,
-        })
-    }
-
-    pub fn letter(self) -> char {
-        match self {
-            Level::Error => 'E',
-            Level::Warn => 'W',
-            Level::Info => 'I',
-            Level::Debug => 'D',
-            Level::Verbose => 'V',
-        }
-    }
-}
+/// A log line's severity: the device crate's, which also writes the letter.
+pub use wsbench_device::idf_log::Level;
 
 /// The device's timestamp on a log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +30,7 @@ impl<'a> IdfLog<'a> {
         if b.len() < 6 || b[1] != b' ' || b[2] != b'(' {
             return None;
         }
-        let level = Level::from_letter(b[0])?;
+        let level = Level::from_byte(b[0])?;
         let close = memchr::memchr(b')', &b[3..])? + 3;
         let stamp = &text[3..close];
         let time = if !stamp.is_empty() && stamp.bytes().all(|c| c.is_ascii_digit()) {
@@ -81,8 +48,9 @@ impl<'a> IdfLog<'a> {
         let rest = text[close + 1..].strip_prefix(' ')?;
         // Tags have no spaces as a rule; the Wi-Fi blobs write `wifi:message` with no
         // space after the colon.
-        let (tag, message) = match rest.find(':') {
-            Some(i) if !rest[..i].contains(' ') => (
+        let first_colon_or_space = rest.bytes().position(|c| c == b':' || c == b' ');
+        let (tag, message) = match first_colon_or_space {
+            Some(i) if rest.as_bytes()[i] == b':' => (
                 &rest[..i],
                 rest[i + 1..].strip_prefix(' ').unwrap_or(&rest[i + 1..]),
             ),

@@ -6,7 +6,8 @@
 //! → text (colours, bad bytes, host prefixes)
 //! → parser: incident (multi-line panics as one event), rom + boot (one boot one
 //!   event), idf (log lines) + profile (which lines are which events)
-//! → events (`event`), with panic addresses named by `symbols`.
+//! → events (`event`), with panic addresses named by `symbols`, written as JSON by
+//!   `json`.
 //!
 //! `wsbench monitor` (`monitor`, `render`) prints them; the run's recorder can take the
 //! same events.
@@ -16,6 +17,7 @@ pub mod error;
 pub mod event;
 pub mod idf;
 pub mod incident;
+pub mod json;
 pub mod monitor;
 pub mod parser;
 pub mod port;

@@ -16,7 +16,7 @@ use super::event::{ConsoleEvent, EventDetail};
 use super::parser::ConsoleParser;
 use super::port::{PortSource, reset_into_app};
 use super::profile::{UserPattern, UserPatterns};
-use super::reader::{self, LineSplitter, RawLine, ReaderItem};
+use super::reader::{self, LineRef, LineSplitter, ReaderItem};
 use super::render::Style;
 use super::symbols::{ElfSymbols, SymbolTable, Symbolizer};
 use super::text;
@@ -169,7 +169,7 @@ type Ended = (Option<(SystemTime, String)>, Option<String>);
 /// Bytes read from a saved log at a time.
 const SAVED_CHUNK: usize = 256 * 1024;
 
-/// A saved log (or stdin) is parsed on this thread, line by line in one reused buffer:
+/// A saved log (or stdin) is parsed on this thread, each line where it was read:
 /// nothing is live, so nothing needs the reader thread's hand-over (which cost more than
 /// the parsing). Stops on Ctrl-C; `None` when stdout went away (`| head`).
 fn read_saved<W: Write>(
@@ -181,12 +181,6 @@ fn read_saved<W: Write>(
 ) -> Option<Ended> {
     let mut splitter = LineSplitter::new();
     let mut buf = vec![0u8; SAVED_CHUNK];
-    let mut line = RawLine {
-        number: 0,
-        bytes: Vec::with_capacity(256),
-        dropped: 0,
-        arrived: SystemTime::now(),
-    };
     while !stop.load(Ordering::Relaxed) {
         if view.closed {
             // Stdout went away (`| head`): nobody reads on, so stop quietly.
@@ -194,7 +188,7 @@ fn read_saved<W: Write>(
         }
         match source.read(&mut buf) {
             Ok(0) => break,
-            Ok(n) => splitter.push_each(&buf[..n], SystemTime::now(), &mut line, &mut |raw| {
+            Ok(n) => splitter.push_each(&buf[..n], SystemTime::now(), &mut |raw| {
                 view.one_line(raw, parser, events)
             }),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -202,7 +196,7 @@ fn read_saved<W: Write>(
                 // As the reader thread does: the input is lost and cannot come back.
                 let since = SystemTime::now();
                 if let Some(last) = splitter.finish(since) {
-                    view.one_line(&last, parser, events);
+                    view.one_line(last.as_line(), parser, events);
                 }
                 parser.lost(events);
                 eprintln!("wsbench monitor: the port was lost ({e}); waiting for it to come back");
@@ -215,7 +209,7 @@ fn read_saved<W: Write>(
         }
     }
     if let Some(last) = splitter.finish(SystemTime::now()) {
-        view.one_line(&last, parser, events);
+        view.one_line(last.as_line(), parser, events);
     }
     Some((None, None))
 }
@@ -239,7 +233,7 @@ fn read_live<W: Write>(
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(ReaderItem::Lines(lines)) => {
                 for raw in &lines {
-                    view.one_line(raw, parser, events);
+                    view.one_line(raw.as_line(), parser, events);
                 }
                 last_line = Instant::now();
                 idle_flushed = false;
@@ -317,7 +311,7 @@ impl<W: Write> View<W> {
     /// One console line: shown (unless printing JSON), parsed, its events shown.
     fn one_line(
         &mut self,
-        raw: &RawLine,
+        raw: LineRef<'_>,
         parser: &mut ConsoleParser,
         events: &mut Vec<ConsoleEvent>,
     ) {
@@ -327,11 +321,11 @@ impl<W: Write> View<W> {
     }
 
     /// The console line itself, shown before its events unless printing JSON.
-    fn raw_line(&mut self, raw: &RawLine) {
+    fn raw_line(&mut self, raw: LineRef<'_>) {
         if self.json {
             return;
         }
-        let clean = text::clean(&raw.bytes);
+        let clean = text::clean(raw.bytes);
         if self
             .style
             .line(&mut self.out, &clean.text, clean.host_stamp.as_deref())

@@ -10,7 +10,7 @@ use super::event::{ConsoleEvent, EventDetail};
 use super::idf::{IdfLog, Level};
 use super::incident::{self, OpenIncident, Take};
 use super::profile::{self, Builtin, UserPatterns};
-use super::reader::RawLine;
+use super::reader::LineRef;
 use super::rom::RomLine;
 use super::symbols::Symbolizer;
 use super::text::{self, CleanText};
@@ -56,10 +56,10 @@ impl ConsoleParser {
     }
 
     /// Parses one line; the events it completes are appended to `out`, in order.
-    pub fn feed(&mut self, raw: &RawLine, out: &mut Vec<ConsoleEvent>) {
+    pub fn feed(&mut self, raw: LineRef<'_>, out: &mut Vec<ConsoleEvent>) {
         self.counts.lines += 1;
         self.counts.bytes += raw.bytes.len() as u64 + raw.dropped + 1;
-        let clean = text::clean_borrowed(&raw.bytes);
+        let clean = text::clean_borrowed(raw.bytes);
         let mut meta = LineMeta {
             number: raw.number,
             arrived: raw.arrived,
@@ -223,7 +223,7 @@ impl ConsoleParser {
             let mut panic = open.finish();
             self.symbols
                 .decode(&mut panic, self.boots.chip(), self.bundled_running);
-            out.push(event(&meta, end, EventDetail::Panic(panic)));
+            out.push(event(&meta, end, EventDetail::Panic(Box::new(panic))));
         }
     }
 

@@ -26,6 +26,28 @@ pub struct RawLine {
     pub arrived: SystemTime,
 }
 
+/// A [`RawLine`] borrowed: from the bytes just read when the line lies wholly within
+/// them (a saved log's lines are parsed where they were read, never copied), or from the
+/// splitter's buffer when it ran across two reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineRef<'a> {
+    pub number: u64,
+    pub bytes: &'a [u8],
+    pub dropped: u64,
+    pub arrived: SystemTime,
+}
+
+impl RawLine {
+    pub fn as_line(&self) -> LineRef<'_> {
+        LineRef {
+            number: self.number,
+            bytes: &self.bytes,
+            dropped: self.dropped,
+            arrived: self.arrived,
+        }
+    }
+}
+
 /// Splits a byte stream into lines: `\n`, `\r\n` and a lone `\r` each end one line (a
 /// `\r\n` split across two reads is still one ending).
 #[derive(Debug, Default)]
@@ -45,38 +67,43 @@ impl LineSplitter {
     }
 
     /// Feeds one chunk; complete lines go to `out`.
-    pub fn push(&mut self, mut chunk: &[u8], arrived: SystemTime, out: &mut impl FnMut(RawLine)) {
-        if self.after_cr {
-            self.after_cr = false;
-            if let Some(rest) = chunk.strip_prefix(b"\n") {
-                chunk = rest;
-            }
-        }
-        while let Some(i) = memchr::memchr2(b'\n', b'\r', chunk) {
-            self.take(&chunk[..i]);
-            let ending_cr = chunk[i] == b'\r';
-            chunk = &chunk[i + 1..];
-            out(self.finish_line(arrived));
-            if ending_cr {
-                match chunk.first() {
-                    Some(b'\n') => chunk = &chunk[1..],
-                    Some(_) => {}
-                    None => self.after_cr = true,
-                }
-            }
-        }
-        self.take(chunk);
+    pub fn push(&mut self, chunk: &[u8], arrived: SystemTime, out: &mut impl FnMut(RawLine)) {
+        self.split(chunk, |s, part| {
+            s.take(part);
+            out(s.finish_line(arrived));
+        });
     }
 
-    /// Like [`LineSplitter::push`], but hands each line over borrowed, in one buffer
-    /// reused from line to line: a saved log parsed in place allocates nothing per line.
+    /// Like [`LineSplitter::push`], but hands each line over borrowed: allocates and
+    /// copies nothing for a line that lies wholly within `chunk`.
     pub fn push_each(
         &mut self,
-        mut chunk: &[u8],
+        chunk: &[u8],
         arrived: SystemTime,
-        line: &mut RawLine,
-        out: &mut impl FnMut(&RawLine),
+        out: &mut impl FnMut(LineRef<'_>),
     ) {
+        self.split(chunk, |s, part| {
+            let number = s.next_number;
+            s.next_number += 1;
+            let bytes = if s.current.is_empty() && part.len() <= MAX_LINE {
+                part
+            } else {
+                s.take(part);
+                &s.current
+            };
+            out(LineRef {
+                number,
+                bytes,
+                dropped: std::mem::take(&mut s.dropped),
+                arrived,
+            });
+            s.current.clear();
+        });
+    }
+
+    /// Cuts `chunk` at its line endings; at each one `line_end` gets the splitter, with
+    /// the line's earlier parts in `current`, and the line's last part.
+    fn split(&mut self, mut chunk: &[u8], mut line_end: impl FnMut(&mut Self, &[u8])) {
         if self.after_cr {
             self.after_cr = false;
             if let Some(rest) = chunk.strip_prefix(b"\n") {
@@ -84,17 +111,9 @@ impl LineSplitter {
             }
         }
         while let Some(i) = memchr::memchr2(b'\n', b'\r', chunk) {
-            self.take(&chunk[..i]);
             let ending_cr = chunk[i] == b'\r';
+            line_end(self, &chunk[..i]);
             chunk = &chunk[i + 1..];
-            line.number = self.next_number;
-            self.next_number += 1;
-            line.dropped = std::mem::take(&mut self.dropped);
-            line.arrived = arrived;
-            std::mem::swap(&mut line.bytes, &mut self.current);
-            out(line);
-            std::mem::swap(&mut line.bytes, &mut self.current);
-            self.current.clear();
             if ending_cr {
                 match chunk.first() {
                     Some(b'\n') => chunk = &chunk[1..],
@@ -281,18 +300,21 @@ mod tests {
 
     #[test]
     fn borrowed_lines_match_owned_ones() {
-        let chunks: [&[u8]; 4] = [b"a\r", b"\nb\n", b"c\rd\r\n", b"e"];
+        // Lines within one chunk, across two, a `\r\n` cut between chunks, a long line.
+        let long = [b'y'; MAX_LINE + 10];
+        let chunks: [&[u8]; 7] = [b"a\r", b"\nb\n", b"c\rd\r\n", b"e", b"f\n", &long, b"\ng"];
         let now = SystemTime::now();
         let mut s = LineSplitter::new();
-        let mut line = RawLine {
-            number: 0,
-            bytes: Vec::new(),
-            dropped: 0,
-            arrived: now,
-        };
         let mut seen = Vec::new();
         for c in chunks {
-            s.push_each(c, now, &mut line, &mut |l| seen.push(l.clone()));
+            s.push_each(c, now, &mut |l| {
+                seen.push(RawLine {
+                    number: l.number,
+                    bytes: l.bytes.to_vec(),
+                    dropped: l.dropped,
+                    arrived: l.arrived,
+                })
+            });
         }
         seen.extend(s.finish(now));
         let mut owned = LineSplitter::new();

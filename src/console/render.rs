@@ -4,8 +4,40 @@
 
 use std::io::Write;
 
-use super::event::{ConsoleEvent, EventDetail};
+use super::event::{Boot, ConsoleEvent, EventDetail};
 use super::idf::{IdfLog, Level};
+
+/// The words a boot is summed up in, the same in the monitor's highlight and the run's
+/// progress line: ` esp32c3` (or nothing), `reset 0xc RTC_SW_CPU_RST` (or that it was
+/// not seen), `, ready at 192.168.4.1:80` (or nothing).
+pub struct BootWords {
+    pub chip: String,
+    pub reset: String,
+    pub ready: String,
+}
+
+impl BootWords {
+    pub fn of(b: &Boot) -> BootWords {
+        BootWords {
+            chip: b
+                .chip
+                .as_deref()
+                .map(|c| format!(" {c}"))
+                .unwrap_or_default(),
+            reset: b
+                .reset
+                .as_ref()
+                .map_or("reset reason not seen".to_owned(), |r| {
+                    format!("reset 0x{:x} {}", r.code, r.name)
+                }),
+            ready: b
+                .ready
+                .as_ref()
+                .map(|r| format!(", ready at {}:{}", r.ip, r.ws_port))
+                .unwrap_or_default(),
+        }
+    }
+}
 
 /// ANSI styles, or nothing when colour is off.
 #[derive(Debug, Clone, Copy)]
@@ -54,27 +86,16 @@ impl Style {
     pub fn event(self, out: &mut impl Write, e: &ConsoleEvent, boots: u64) -> std::io::Result<()> {
         let (color, text) = match &e.detail {
             EventDetail::Boot(b) => {
-                let reset = b
-                    .reset
-                    .as_ref()
-                    .map_or("reset reason not seen".to_owned(), |r| {
-                        format!("reset 0x{:x} {} ({:?})", r.code, r.name, r.cause).to_lowercase()
-                    });
+                let BootWords { chip, reset, ready } = BootWords::of(b);
+                let reset = match &b.reset {
+                    Some(r) => format!("{reset} ({:?})", r.cause).to_lowercase(),
+                    None => reset,
+                };
                 let mode = if b.download_mode {
                     ", DOWNLOAD MODE (waiting for a flasher)"
                 } else {
                     ""
                 };
-                let chip = b
-                    .chip
-                    .as_deref()
-                    .map(|c| format!(" {c}"))
-                    .unwrap_or_default();
-                let ready = b
-                    .ready
-                    .as_ref()
-                    .map(|r| format!(", ready at {}:{}", r.ip, r.ws_port))
-                    .unwrap_or_default();
                 (
                     CYAN,
                     format!(

@@ -6,8 +6,6 @@
 //! C2/C3/C6, H2 share one numbering); the ROM prints its own name for the code, which
 //! is kept as printed, and the code is mapped to a cause per chip family.
 
-use serde::Serialize;
-
 /// One ROM line, when the text is one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RomLine {
@@ -108,8 +106,7 @@ fn hex_and_name(s: &str) -> Option<(u32, String)> {
 }
 
 /// What caused a reset, the same words on every chip.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResetCause {
     PowerOn,
     /// Software reset: `esp_restart()`, or after a panic.
@@ -128,6 +125,21 @@ pub enum ResetCause {
 }
 
 impl ResetCause {
+    /// The schema's name for the cause.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResetCause::PowerOn => "power_on",
+            ResetCause::Software => "software",
+            ResetCause::Watchdog => "watchdog",
+            ResetCause::DeepSleep => "deep_sleep",
+            ResetCause::Brownout => "brownout",
+            ResetCause::Usb => "usb",
+            ResetCause::External => "external",
+            ResetCause::Protection => "protection",
+            ResetCause::Unknown => "unknown",
+        }
+    }
+
     /// The cause of reset `code` on `chip` (`None`: no banner named the chip; the later
     /// chips' numbering is assumed unless the name says ESP32).
     pub fn of(code: u32, chip: Option<&str>) -> ResetCause {

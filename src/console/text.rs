@@ -49,9 +49,12 @@ impl CleanText<'_> {
 }
 
 pub(super) fn clean_borrowed(bytes: &[u8]) -> CleanText<'_> {
-    if bytes.iter().all(|&b| b >= 0x20 || b == b'\t')
-        && let Ok(text) = std::str::from_utf8(bytes)
-    {
+    // No early exit: the whole line is tested in one pass the compiler vectorises
+    // (almost every line is clean, so stopping early would rarely pay).
+    let has_control = bytes
+        .iter()
+        .fold(false, |seen, &b| seen | (b < 0x20 && b != b'\t'));
+    if !has_control && let Ok(text) = std::str::from_utf8(bytes) {
         let text = text.trim_end();
         let (host_stamp, rest) = split_host_stamp(text);
         return CleanText {

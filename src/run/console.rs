@@ -28,6 +28,7 @@ use crate::console::event::{Boot, Ready};
 use crate::console::port::PortSource;
 use crate::console::profile::UserPatterns;
 use crate::console::reader::{self, RawLine, ReaderItem};
+use crate::console::render::BootWords;
 use crate::console::symbols::Symbolizer;
 use crate::console::{ConsoleEvent, ConsoleParser, EventDetail};
 use crate::recorder::{DeviceLine, Recorder};
@@ -139,9 +140,8 @@ impl Console {
                     None
                 }
                 Fed::Event(e) => match &e.detail {
-                    EventDetail::Boot(Boot { ready: Some(r), .. }) | EventDetail::Ready(r) => {
-                        Some(r.clone())
-                    }
+                    EventDetail::Boot(b) => b.ready.clone(),
+                    EventDetail::Ready(r) => Some(r.clone()),
                     _ => None,
                 },
                 Fed::Ended(why) => {
@@ -366,22 +366,7 @@ fn seconds(at: Option<Duration>) -> String {
 }
 
 fn boot_summary(b: &Boot, e: &ConsoleEvent) -> String {
-    let reset = b
-        .reset
-        .as_ref()
-        .map_or("reset reason not seen".to_owned(), |r| {
-            format!("reset 0x{:x} {}", r.code, r.name)
-        });
-    let chip = b
-        .chip
-        .as_deref()
-        .map(|c| format!(" {c}"))
-        .unwrap_or_default();
-    let ready = b
-        .ready
-        .as_ref()
-        .map(|r| format!(", ready at {}:{}", r.ip, r.ws_port))
-        .unwrap_or_default();
+    let BootWords { chip, reset, ready } = BootWords::of(b);
     format!(
         "boot{chip}: {reset}{ready} (console lines {}-{})",
         e.line, e.end_line
@@ -456,7 +441,7 @@ fn parse_loop(
                     if tx.send(line).is_err() {
                         return;
                     }
-                    parser.feed(raw, &mut events);
+                    parser.feed(raw.as_line(), &mut events);
                     if !send_events(&mut events) {
                         return;
                     }

@@ -568,71 +568,90 @@ impl fmt::Display for Value<'_> {
     }
 }
 
-/// The `key=value` pairs of a message, in order.
-#[derive(Debug, Default)]
-pub struct KeyValues {
-    pairs: Vec<(String, String)>,
+// Host-side parsing from here on: the firmware only writes lines (the code above) and
+// never calls what follows, though it compiles it: a change here leaves the images'
+// code as it was but changes their ELF SHA-256 (`firmware/check-dist.sh` then differs).
+
+use alloc::borrow::Cow;
+
+impl Level {
+    /// The level of a line whose first byte is `letter`; `None` when it names none. A
+    /// byte, so a reader can test a line before it knows the line is text.
+    pub fn from_byte(letter: u8) -> Option<Self> {
+        Self::from_letter(char::from(letter))
+    }
 }
 
-impl KeyValues {
+/// Pairs kept without allocating; a message with more (a later version's keys) keeps
+/// the rest in a `Vec`.
+const INLINE_PAIRS: usize = 8;
+
+/// The `key=value` pairs of a message, in order, borrowed from it: only a quoted value
+/// with escapes in it is copied. The host parses every console line this way, so a
+/// busy console costs no allocation per pair.
+#[derive(Debug, Default)]
+pub struct KeyValues<'a> {
+    inline: [(&'a str, Cow<'a, str>); INLINE_PAIRS],
+    len: usize,
+    more: Vec<(&'a str, Cow<'a, str>)>,
+}
+
+impl<'a> KeyValues<'a> {
     /// Parse `key=value key="quoted value" ...`; `None` when the text breaks the grammar.
-    pub fn parse(text: &str) -> Option<KeyValues> {
-        let mut pairs = Vec::new();
+    pub fn parse(text: &'a str) -> Option<KeyValues<'a>> {
+        let mut kv = KeyValues::default();
         let mut rest = text.trim_start_matches(' ');
         while !rest.is_empty() {
-            let (key, after) = rest.split_once('=')?;
-            if key.is_empty() || key.contains(' ') || key.contains('"') {
-                return None;
-            }
-            let (value, after) = if let Some(quoted) = after.strip_prefix('"') {
-                let mut value = String::new();
-                let mut chars = quoted.char_indices();
-                let end = loop {
-                    match chars.next()? {
-                        (i, '"') => break i + 1,
-                        (_, '\\') => match chars.next()?.1 {
-                            'n' => value.push('\n'),
-                            'r' => value.push('\r'),
-                            't' => value.push('\t'),
-                            'u' => {
-                                let rest = &quoted[chars.next()?.0..];
-                                let close = rest.find('}')?;
-                                let code = u32::from_str_radix(rest.get(1..close)?, 16).ok()?;
-                                value.push(char::from_u32(code)?);
-                                for _ in 0..close {
-                                    chars.next()?;
-                                }
-                            }
-                            c => value.push(c),
-                        },
-                        (_, c) => value.push(c),
+            // The key runs to the first `=` and holds no space or quote.
+            let eq = rest
+                .bytes()
+                .position(|b| matches!(b, b'=' | b' ' | b'"'))
+                .filter(|&i| i > 0 && rest.as_bytes()[i] == b'=')?;
+            let (key, after) = (&rest[..eq], &rest[eq + 1..]);
+            let (value, after) = match after.strip_prefix('"') {
+                Some(quoted) => {
+                    let (value, end) = quoted_value(quoted)?;
+                    let after = &quoted[end..];
+                    if !(after.is_empty() || after.starts_with(' ')) {
+                        return None;
                     }
-                };
-                let after = &quoted[end..];
-                if !(after.is_empty() || after.starts_with(' ')) {
-                    return None;
+                    (value, after)
                 }
-                (value, after)
-            } else {
-                let end = after.find(' ').unwrap_or(after.len());
-                let value = &after[..end];
-                if value.contains('"') || value.contains('=') {
-                    return None;
+                None => {
+                    // A bare value runs to the next space and holds no quote or `=`.
+                    let end = after
+                        .bytes()
+                        .position(|b| matches!(b, b' ' | b'"' | b'='))
+                        .unwrap_or(after.len());
+                    if end < after.len() && after.as_bytes()[end] != b' ' {
+                        return None;
+                    }
+                    (Cow::Borrowed(&after[..end]), &after[end..])
                 }
-                (value.to_string(), &after[end..])
             };
-            pairs.push((key.to_string(), value));
+            kv.push(key, value);
             rest = after.trim_start_matches(' ');
         }
-        Some(KeyValues { pairs })
+        Some(kv)
+    }
+
+    fn push(&mut self, key: &'a str, value: Cow<'a, str>) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) => {
+                *slot = (key, value);
+                self.len += 1;
+            }
+            None => self.more.push((key, value)),
+        }
     }
 
     /// The value of `key`, if present.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.pairs
+        self.inline[..self.len]
             .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+            .chain(&self.more)
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.as_ref())
     }
 
     fn num<T: core::str::FromStr>(&self, key: &str) -> Option<T> {
@@ -643,6 +662,39 @@ impl KeyValues {
         let (n, max) = self.get(key)?.split_once('/')?;
         Some((n.parse().ok()?, max.parse().ok()?))
     }
+}
+
+/// A quoted value's text (after its opening quote) and the index just past its closing
+/// quote: borrowed when it holds no escape.
+fn quoted_value(quoted: &str) -> Option<(Cow<'_, str>, usize)> {
+    let first = quoted.bytes().position(|b| b == b'"' || b == b'\\')?;
+    if quoted.as_bytes()[first] == b'"' {
+        return Some((Cow::Borrowed(&quoted[..first]), first + 1));
+    }
+    let mut value = String::from(&quoted[..first]);
+    let mut chars = quoted[first..].char_indices();
+    let end = loop {
+        match chars.next()? {
+            (i, '"') => break first + i + 1,
+            (_, '\\') => match chars.next()?.1 {
+                'n' => value.push('\n'),
+                'r' => value.push('\r'),
+                't' => value.push('\t'),
+                'u' => {
+                    let rest = &quoted[first + chars.next()?.0..];
+                    let close = rest.find('}')?;
+                    let code = u32::from_str_radix(rest.get(1..close)?, 16).ok()?;
+                    value.push(char::from_u32(code)?);
+                    for _ in 0..close {
+                        chars.next()?;
+                    }
+                }
+                c => value.push(c),
+            },
+            (_, c) => value.push(c),
+        }
+    };
+    Some((Cow::Owned(value), end))
 }
 
 #[cfg(test)]
@@ -777,6 +829,24 @@ mod tests {
             None
         );
         assert_eq!(DeviceEvent::parse("close id=\"3 reason=x"), None);
+    }
+
+    #[test]
+    fn values_are_borrowed_unless_escaped_and_any_number_of_keys_is_kept() {
+        let text = "a=1 b=\"two words\" c=\"q\\\"d\\u{e9}\" d=4 e=5 f=6 g=7 h=8 i=9 j=\"\"";
+        let kv = KeyValues::parse(text).unwrap();
+        assert_eq!(kv.get("b"), Some("two words"));
+        assert_eq!(kv.get("c"), Some("q\"d\u{e9}"));
+        assert_eq!(kv.get("i"), Some("9"));
+        assert_eq!(kv.get("j"), Some(""));
+        assert_eq!(kv.get("k"), None);
+        assert!(matches!(kv.inline[1].1, Cow::Borrowed(_)));
+        assert!(matches!(kv.inline[2].1, Cow::Owned(_)));
+        for bad in [
+            "=1", "a b=1", "a\"=1", "a=1\"", "a=b=c", "a=\"open", "a=\"x\"y",
+        ] {
+            assert!(KeyValues::parse(bad).is_none(), "{bad}");
+        }
     }
 
     #[test]
