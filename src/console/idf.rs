@@ -12,6 +12,8 @@ pub enum DeviceTime<'a> {
     Ms(u64),
     /// `hh:mm:ss.mmm` (`CONFIG_LOG_TIMESTAMP_SOURCE_SYSTEM`), as printed.
     Clock(&'a str),
+    /// None on the line (another framework's log form, see `other_logs`).
+    Unstamped,
 }
 
 /// One parsed ESP-IDF log line, borrowing from the cleaned text.
@@ -73,7 +75,7 @@ impl<'a> IdfLog<'a> {
     pub fn ms(&self) -> Option<u64> {
         match self.time {
             DeviceTime::Ms(ms) => Some(ms),
-            DeviceTime::Clock(_) => None,
+            DeviceTime::Clock(_) | DeviceTime::Unstamped => None,
         }
     }
 }

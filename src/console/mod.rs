@@ -5,7 +5,8 @@
 //!   split on the monitor's thread, in one reused buffer)
 //! → text (colours, bad bytes, host prefixes)
 //! → parser: incident (multi-line panics as one event), rom + boot (one boot one
-//!   event), idf (log lines) + profile (which lines are which events)
+//!   event), idf (log lines; `other_logs` for Arduino-ESP32 and esp-println) +
+//!   profile (which lines are which events)
 //! → events (`event`), with panic addresses named by `symbols`, written as JSON by
 //!   `json`.
 //!
@@ -19,6 +20,7 @@ pub mod idf;
 pub mod incident;
 pub mod json;
 pub mod monitor;
+pub mod other_logs;
 pub mod parser;
 pub mod port;
 pub mod profile;

@@ -9,6 +9,7 @@ use super::boot::{BootTracker, LineMeta, event};
 use super::event::{ConsoleEvent, EventDetail};
 use super::idf::{IdfLog, Level};
 use super::incident::{self, OpenIncident, Take};
+use super::other_logs;
 use super::profile::{self, Builtin, UserPatterns};
 use super::reader::LineRef;
 use super::rom::RomLine;
@@ -119,6 +120,11 @@ impl ConsoleParser {
             None => {
                 if let Some(rom) = RomLine::parse(&text) {
                     self.boots.rom(&rom, &meta, out);
+                } else if let Some(log) = other_logs::parse(&text) {
+                    // Another framework's log line: the app runs, the boot before it is over.
+                    self.boots.close(out);
+                    meta.device_ms = log.ms();
+                    self.level_event(&log, &meta, out);
                 } else if !text.is_empty() {
                     self.boots.other(out);
                 }
