@@ -19,19 +19,14 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 #[allow(dead_code)]
 mod common;
 
-use common::run::{output_within, report_folder, report_in, scenario_file, scratch, text, wsbench};
+use common::run::{report_folder, report_in, run_scenario, scratch, text};
+use common::servers::serve_for;
 
 /// Runs `yaml` with `extra` arguments (killed, failing the test, after two minutes);
 /// returns the output and the report folder.
 fn run(name: &str, yaml: &str, extra: &[&str]) -> (Output, PathBuf) {
-    let dir = scratch(name);
-    let file = scenario_file(&dir, yaml);
-    let reports = dir.join("reports");
-    let mut command = wsbench(&["run", file.to_str().unwrap(), "--report-dir"]);
-    command.arg(&reports).args(extra);
-    let out = output_within(&mut command, Duration::from_secs(120));
-    let folder = report_folder(&reports);
-    (out, folder)
+    let (out, reports) = run_scenario(name, yaml, extra);
+    (out, report_folder(&reports))
 }
 
 fn report_json(folder: &Path) -> serde_json::Value {
@@ -96,39 +91,20 @@ enum Behaviour {
 /// Serves `behaviour` on 127.0.0.1 (over TLS with `tls`) on a thread and runtime of its
 /// own for 90 s; returns the port.
 fn server(behaviour: Behaviour, tls: Option<tokio_rustls::TlsAcceptor>) -> u16 {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap().port()).unwrap();
-            let open = Arc::new(AtomicUsize::new(0));
-            let stop = tokio::time::sleep(Duration::from_secs(90));
-            tokio::pin!(stop);
-            loop {
-                let tcp = tokio::select! {
-                    a = listener.accept() => match a { Ok((s, _)) => s, Err(_) => continue },
-                    _ = &mut stop => break,
-                };
-                let (tls, open) = (tls.clone(), open.clone());
-                tokio::spawn(async move {
-                    match tls {
-                        None => serve(tcp, behaviour, open).await,
-                        Some(acceptor) => {
-                            if let Ok(s) = acceptor.accept(tcp).await {
-                                serve(s, behaviour, open).await;
-                            }
-                        }
+    let open = Arc::new(AtomicUsize::new(0));
+    serve_for(Duration::from_secs(90), move |tcp| {
+        let (tls, open) = (tls.clone(), open.clone());
+        async move {
+            match tls {
+                None => serve(tcp, behaviour, open).await,
+                Some(acceptor) => {
+                    if let Ok(s) = acceptor.accept(tcp).await {
+                        serve(s, behaviour, open).await;
                     }
-                });
+                }
             }
-        });
-    });
-    rx.recv().unwrap()
+        }
+    })
 }
 
 async fn serve<S: AsyncRead + AsyncWrite + Unpin>(

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::AsyncReadExt;
 
-use common::run::{output_within, report, scenario_file, scratch, scratch_path, text, wsbench};
+use common::run::{report, run_scenario, scratch_path, text};
 use common::servers::{serve_for, ws_serve_for};
 
 /// How long each test's server serves.
@@ -19,12 +19,7 @@ const SERVE: Duration = Duration::from_secs(90);
 /// Runs `yaml` with `extra` arguments, killing wsbench if it has not ended within two
 /// minutes (then the test fails); returns its output and the report.
 fn run(name: &str, yaml: &str, extra: &[&str]) -> (Output, serde_json::Value) {
-    let dir = scratch(name);
-    let file = scenario_file(&dir, yaml);
-    let reports = dir.join("reports");
-    let mut command = wsbench(&["run", file.to_str().unwrap(), "--report-dir"]);
-    command.arg(&reports).args(extra);
-    let out = output_within(&mut command, Duration::from_secs(120));
+    let (out, reports) = run_scenario(name, yaml, extra);
     (out, report(&reports))
 }
 

@@ -388,6 +388,21 @@ mod tests {
         }
     }
 
+    /// One task per client taking its releases until they end.
+    fn receive_each(rxs: Vec<Released>) -> Vec<tokio::task::JoinHandle<Vec<u64>>> {
+        rxs.into_iter()
+            .map(|mut rx| {
+                tokio::spawn(async move {
+                    let mut got = Vec::new();
+                    while let Some(seq) = rx.recv().await {
+                        got.push(seq);
+                    }
+                    got
+                })
+            })
+            .collect()
+    }
+
     #[test]
     fn waiting_clients_are_woken_and_a_stop_ends_them() {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -404,20 +419,8 @@ mod tests {
         };
         let (pacer, rxs) = start(plan);
         let got = runtime.block_on(async {
-            let tasks: Vec<_> = rxs
-                .into_iter()
-                .map(|mut rx| {
-                    tokio::spawn(async move {
-                        let mut got = Vec::new();
-                        while let Some(seq) = rx.recv().await {
-                            got.push(seq);
-                        }
-                        got
-                    })
-                })
-                .collect();
             let mut all = Vec::new();
-            for t in tasks {
+            for t in receive_each(rxs) {
                 all.push(t.await.unwrap());
             }
             all
@@ -436,24 +439,13 @@ mod tests {
         };
         let (pacer, rxs) = start(plan);
         let counts = runtime.block_on(async {
-            let tasks: Vec<_> = rxs
-                .into_iter()
-                .map(|mut rx| {
-                    tokio::spawn(async move {
-                        let mut n = 0;
-                        while rx.recv().await.is_some() {
-                            n += 1;
-                        }
-                        n
-                    })
-                })
-                .collect();
+            let tasks = receive_each(rxs);
             tokio::time::sleep(Duration::from_millis(150)).await;
             drop(pacer);
             let mut counts = Vec::new();
             for t in tasks {
                 let n = tokio::time::timeout(Duration::from_secs(10), t).await;
-                counts.push(n.expect("a stopped pacer ends its clients").unwrap());
+                counts.push(n.expect("a stopped pacer ends its clients").unwrap().len());
             }
             counts
         });

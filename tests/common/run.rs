@@ -95,6 +95,21 @@ fn read_all(mut from: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
     })
 }
 
+/// `wsbench run` of `yaml` (written to `name`'s scratch folder) with `extra` arguments,
+/// killed (failing the test) after two minutes; returns the output and the folder the
+/// report went under.
+pub fn run_scenario(name: &str, yaml: &str, extra: &[&str]) -> (Output, PathBuf) {
+    let dir = scratch(name);
+    let file = scenario_file(&dir, yaml);
+    let reports = dir.join("reports");
+    let mut command = wsbench(&["run", file.to_str().unwrap(), "--report-dir"]);
+    command.arg(&reports).args(extra);
+    (
+        output_within(&mut command, Duration::from_secs(120)),
+        reports,
+    )
+}
+
 /// Everything a run printed, stdout then stderr.
 pub fn text(o: &Output) -> String {
     format!(
