@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -122,12 +122,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             .is_ok(),
     };
     if !admitted {
-        let mut buf = [0u8; 2048];
-        let _ = stream.read(&mut buf).await;
-        let _ = stream
-            .write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
-            .await;
-        let _ = stream.flush().await;
+        common::servers::refuse_with_503(&mut stream).await;
         return;
     }
     if let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await {

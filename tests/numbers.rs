@@ -144,7 +144,6 @@ fn the_connection_gauge_stays_at_zero_across_an_idle_start() {
 /// 4th client was accepted (a busy device purges late).
 fn three_socket_server(purge: bool, purge_delay: Duration) -> u16 {
     use std::sync::{Arc, Mutex};
-    use tokio::io::AsyncWriteExt;
     use tokio_tungstenite::tungstenite::Message;
     use tokio_tungstenite::tungstenite::protocol::CloseFrame;
     use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -171,11 +170,7 @@ fn three_socket_server(purge: bool, purge_delay: Duration) -> u16 {
         };
         async move {
             if !admitted {
-                let mut buf = [0u8; 2048];
-                let _ = stream.read(&mut buf).await;
-                let _ = stream
-                    .write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
-                    .await;
+                common::servers::refuse_with_503(&mut stream).await;
                 return;
             }
             let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {

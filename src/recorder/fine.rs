@@ -55,15 +55,7 @@ impl Recorder {
     }
 
     fn fine_no(state: &mut State, i: u64) -> &mut Second {
-        let i = i as usize;
-        if state.fine.len() <= i {
-            let open = state.open_connections;
-            state.fine.resize_with(i + 1, || Second {
-                connections: open,
-                ..Second::default()
-            });
-        }
-        &mut state.fine[i]
+        super::slot_at(&mut state.fine, i, state.open_connections)
     }
 
     /// Adds a shard's fine bucket to the fine timeline.

@@ -113,6 +113,19 @@ impl Second {
 
 /// Adds a shard's counts and samples to a timeline entry (a second or a fine bucket);
 /// hands back the shard's histogram when the entry did not keep it, for reuse.
+/// The `i`-th entry of a timeline (per second, or per fine bucket), created with the
+/// connections open now when the run has not reached it yet: a gap keeps the gauge.
+fn slot_at(timeline: &mut Vec<Second>, i: u64, open: u64) -> &mut Second {
+    let i = i as usize;
+    if timeline.len() <= i {
+        timeline.resize_with(i + 1, || Second {
+            connections: open,
+            ..Second::default()
+        });
+    }
+    &mut timeline[i]
+}
+
 fn merge_figures(sec: &mut Second, from: ShardSecond, sealed: bool) -> Option<Box<Histogram<u64>>> {
     sec.sent += from.sent;
     sec.received += from.received;
@@ -243,15 +256,7 @@ impl Recorder {
     }
 
     fn second_no(state: &mut State, s: u64) -> &mut Second {
-        let s = s as usize;
-        if state.seconds.len() <= s {
-            let open = state.open_connections;
-            state.seconds.resize_with(s + 1, || Second {
-                connections: open,
-                ..Second::default()
-            });
-        }
-        &mut state.seconds[s]
+        slot_at(&mut state.seconds, s, state.open_connections)
     }
 
     /// Adds a shard's second to the timeline.

@@ -219,24 +219,10 @@ fn record_totals(cfg: &EchoStep, plan: &Plan, t: &ClientTally, rec: &StepRec) {
     rec.set("late", t.late as f64);
     rec.set("timed_out", t.timed_out as f64);
     rec.set("lost", lost as f64);
-    let loss = if cfg.unsent_is_loss {
-        (t.planned > 0).then(|| (lost + unsent) as f64 / t.planned as f64)
-    } else {
-        (t.sent > 0).then(|| lost as f64 / t.sent as f64)
-    };
-    if let Some(loss) = loss {
+    if let Some(loss) = t.loss(cfg.unsent_is_loss) {
         rec.set("loss", loss);
     }
-    // Over the sending window (first due time to the last send, at least the planned
-    // duration), not the wait for echoes that never came.
-    let planned_window = plan.total as f64 / plan.total_rate;
-    let window = t
-        .last_send_end
-        .map_or(0.0, |end| {
-            end.saturating_duration_since(plan.start).as_secs_f64()
-        })
-        .max(planned_window);
-    rec.set("throughput", t.received as f64 / window);
+    rec.set("throughput", t.throughput(plan));
     if t.unsent_client > 0 {
         rec.note(format!(
             "{} of {} planned messages were not sent in time because the client could not keep up \

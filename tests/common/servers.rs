@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 
@@ -85,4 +85,15 @@ where
             break;
         }
     }
+}
+
+/// Answers a connection's upgrade request with HTTP 503, as a server at its socket cap
+/// does, instead of the upgrade.
+pub async fn refuse_with_503<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) {
+    let mut buf = [0u8; 2048];
+    let _ = stream.read(&mut buf).await;
+    let _ = stream
+        .write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+        .await;
+    let _ = stream.flush().await;
 }
