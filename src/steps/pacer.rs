@@ -113,7 +113,7 @@ struct Shared {
 pub struct Pacer {
     stop: Arc<Stop>,
     thread: Option<JoinHandle<()>>,
-    /// The pacer thread's own runtime, where the senders run (see [`Pacer::spawn`]).
+    /// The pacer thread's own runtime, where the senders run (see [`Spawner`]).
     senders: Option<tokio::runtime::Handle>,
 }
 
@@ -150,16 +150,15 @@ impl Released {
             slot.waiting.store(true, Ordering::SeqCst);
             // Released (or stopped) between the first look and the registration.
             if slot.released.load(Ordering::SeqCst) > seq {
-                slot.waiting.store(false, Ordering::Relaxed);
                 return Poll::Ready(true);
             }
             if self.shared.ended.load(Ordering::SeqCst) {
-                slot.waiting.store(false, Ordering::Relaxed);
                 return Poll::Ready(false);
             }
             Poll::Pending
         })
         .await;
+        // Not waiting any more, however the wait ended.
         slot.waiting.store(false, Ordering::Relaxed);
         if !ready {
             return None;
