@@ -4,14 +4,15 @@
 #[allow(dead_code)]
 mod common;
 
-use std::process::Output;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::AsyncReadExt;
 
-use common::run::{report, run_scenario, scratch_path, text};
-use common::servers::{serve_for, ws_serve_for};
+use common::run::{report, run_scenario, scenario_file, scratch, scratch_path, text, wsbench};
+use common::servers::{echo_server, serve_for, ws_serve_for};
 
 /// How long each test's server serves.
 const SERVE: Duration = Duration::from_secs(90);
@@ -401,4 +402,74 @@ fn fanout_deadline_counts_from_after_the_clock_exchange() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(metric(&rep, 1, "delivered"), 10.0);
+}
+
+/// A host that freezes the load generator (here SIGSTOP for 150 ms, as an overloaded or
+/// suspended machine would) delays the sends due meanwhile: they count as `sent_late`,
+/// the step says the delay was the host's, and `send_lag` shows the freeze.
+#[test]
+fn sends_a_frozen_host_started_late_are_counted_as_the_hosts_delay() {
+    let port = echo_server(SERVE, Duration::ZERO);
+    let dir = scratch("frozen-host");
+    let file = scenario_file(
+        &dir,
+        "name: frozen\nsteps:\n  - connect: { clients: 2 }\n  \
+         - echo: { rate: 200, per: total, duration: 2s }\n",
+    );
+    let reports = dir.join("reports");
+    let mut child = wsbench(&["run", file.to_str().unwrap(), "--target", &target(port)])
+        .arg("--report-dir")
+        .arg(&reports)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if line.contains("echo: started") {
+                let _ = started_tx.send(());
+            }
+        }
+    });
+    started
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the echo step did not start");
+    std::thread::sleep(Duration::from_millis(500));
+    let signal = |name: &str| {
+        let sent = Command::new("kill")
+            .args([name, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill {name}");
+    };
+    signal("-STOP");
+    std::thread::sleep(Duration::from_millis(150));
+    signal("-CONT");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "wsbench did not end");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+    let rep = report(&reports);
+    // About 30 messages were due during the freeze.
+    let late = metric(&rep, 1, "sent_late");
+    assert!(
+        (10.0..=metric(&rep, 1, "sent")).contains(&late),
+        "sent_late {late}"
+    );
+    let lag_max = rep["steps"][1]["distributions"]["send_lag"]["max_us"]
+        .as_u64()
+        .unwrap();
+    assert!(lag_max >= 100_000, "send_lag max {lag_max} µs");
+    let notes = rep["steps"][1]["notes"].to_string();
+    assert!(
+        notes.contains(&format!("{late} of")) && notes.contains("this host's delay"),
+        "{notes}"
+    );
 }

@@ -80,6 +80,7 @@ pub fn step_metrics(kind: &str) -> &'static [(&'static str, MetricClass, Directi
             ("lost", Count, Lower),
             ("corrupt", Count, Lower),
             ("late", Count, Lower),
+            ("sent_late", Count, Tool),
             ("loss", Ratio, Lower),
             ("throughput", Rate, Higher),
         ],

@@ -61,6 +61,10 @@ pub(super) struct ClientTally {
     pub timed_out: u64,
     pub corrupt: u64,
     pub late: u64,
+    /// Sends that started more than [`SEND_LAG_ALLOWANCE`] after their due time, the
+    /// client not having been waiting for the server meanwhile: the host's delay (its
+    /// CPU or its scheduler), which their latency includes.
+    pub sent_late: u64,
     pub duplicates: u64,
     pub last_send_end: Option<Instant>,
     /// This round's latencies on their own, when asked for (capacity rungs).
@@ -77,6 +81,7 @@ impl ClientTally {
         self.timed_out += o.timed_out;
         self.corrupt += o.corrupt;
         self.late += o.late;
+        self.sent_late += o.sent_late;
         self.duplicates += o.duplicates;
         self.last_send_end = self.last_send_end.max(o.last_send_end);
         if let Some(h) = &o.latency {
@@ -138,7 +143,7 @@ pub async fn run(cfg: &EchoStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
     ctx.pool.extend(round.clients);
     ctx.pool.sort_by_key(|c| c.id);
     let (plan, total) = round.result?;
-    record_totals(cfg, &plan, &total, &ctx.rec);
+    record_totals(cfg, &plan, &total, round.pacer, &ctx.rec);
     if total.sent == 0 {
         return Err("no message could be sent".into());
     }
@@ -149,6 +154,8 @@ pub async fn run(cfg: &EchoStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
 pub(super) struct Round {
     pub clients: Vec<PooledClient>,
     pub result: Result<(Plan, ClientTally), String>,
+    /// What the pacer thread got from the scheduler.
+    pub pacer: pacer::Claim,
 }
 
 /// Runs `cfg`'s plan over `clients`, recording samples into `rec` (and keeping this
@@ -172,6 +179,7 @@ pub(super) async fn drive(
         return Round {
             clients,
             result: Err("cannot start the pacer thread that times the sends".into()),
+            pacer: pacer.claim(),
         };
     }
     let mut tasks = JoinSet::new();
@@ -199,14 +207,16 @@ pub(super) async fn drive(
             Err(e) => rec.error(format!("echo client task failed: {e}")),
         }
     }
+    let claim = pacer.claim();
     drop(pacer);
     Round {
         clients: kept,
         result: Ok((plan, total)),
+        pacer: claim,
     }
 }
 
-fn record_totals(cfg: &EchoStep, plan: &Plan, t: &ClientTally, rec: &StepRec) {
+fn record_totals(cfg: &EchoStep, plan: &Plan, t: &ClientTally, claim: pacer::Claim, rec: &StepRec) {
     let unsent = t.unsent_client + t.unsent_server;
     let lost = t.sent.saturating_sub(t.received + t.corrupt);
     rec.set("planned", t.planned as f64);
@@ -217,6 +227,7 @@ fn record_totals(cfg: &EchoStep, plan: &Plan, t: &ClientTally, rec: &StepRec) {
     rec.set("received", t.received as f64);
     rec.set("corrupt", t.corrupt as f64);
     rec.set("late", t.late as f64);
+    rec.set("sent_late", t.sent_late as f64);
     rec.set("timed_out", t.timed_out as f64);
     rec.set("lost", lost as f64);
     if let Some(loss) = t.loss(cfg.unsent_is_loss) {
@@ -240,6 +251,23 @@ fn record_totals(cfg: &EchoStep, plan: &Plan, t: &ClientTally, rec: &StepRec) {
     if t.duplicates > 0 {
         rec.note(format!("{} duplicate echoes received", t.duplicates));
     }
+    if t.sent_late > 0 {
+        let why = match claim {
+            pacer::Claim::Refused => {
+                "; the pacer thread was not permitted a higher priority, which makes this rarer \
+                 (run as root, give the binary CAP_SYS_NICE, or allow it with `ulimit -e 30`)"
+            }
+            pacer::Claim::Raised | pacer::Claim::Unsupported => "",
+        };
+        rec.note(format!(
+            "{} of {} sends started more than {} µs after their due time while the client was not \
+             waiting for the server: this host's delay (its CPU or its scheduler), not the server's, \
+             and their latency includes it{why}",
+            t.sent_late,
+            t.sent,
+            SEND_LAG_ALLOWANCE.as_micros()
+        ));
+    }
 }
 
 /// What one client's two halves share.
@@ -256,6 +284,7 @@ struct ClientJob {
 /// The sender half's result.
 struct Sent {
     sent: u64,
+    sent_late: u64,
     unsent_client: u64,
     unsent_server: u64,
     blocked: bool,
@@ -299,6 +328,7 @@ impl ClientJob {
             return (tally, None);
         };
         tally.sent = sent.sent;
+        tally.sent_late = sent.sent_late;
         tally.unsent_client = sent.unsent_client;
         tally.unsent_server = sent.unsent_server;
         tally.last_send_end = sent.last_send_end;
@@ -325,6 +355,7 @@ impl ClientJob {
         let size = self.cfg.size as usize;
         let mut out = Sent {
             sent: 0,
+            sent_late: 0,
             unsent_client: 0,
             unsent_server: 0,
             blocked: false,
@@ -346,6 +377,9 @@ impl ClientJob {
             }
             let lag = send_start.saturating_duration_since(due);
             let idle_at_due = last_end.is_none_or(|end| end <= due);
+            if lag > SEND_LAG_ALLOWANCE && !waiting.mostly_waiting(due, send_start) {
+                out.sent_late += 1;
+            }
             let anchor = if idle_at_due {
                 due + lag.min(SEND_LAG_ALLOWANCE)
             } else {

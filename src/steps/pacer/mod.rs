@@ -10,7 +10,10 @@
 //! spins no longer, and not at all when messages are closer than 48 µs or the client is
 //! still busy: on a 2-core host a spinning thread takes the core the clients and the
 //! server need. What is left of the lateness (the release, and the client task's own
-//! wake-up after it) is measured per message as `send_lag`.
+//! wake-up after it) is measured per message as `send_lag`. So that a busy host's
+//! scheduler does not hold the pacer back for a whole time slice of another thread, the
+//! thread asks for a short slice and, while it paces on time, a higher priority
+//! (`priority.rs`).
 //!
 //! A release is one atomic store per message and a wake-up only for a client that waits
 //! for it, so a client behind schedule takes its whole backlog without a hand-over per
@@ -29,6 +32,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use futures_util::task::AtomicWaker;
+
+mod priority;
+pub use priority::Claim;
+use priority::Priority;
 
 /// Below this much time to go, the pacer spins instead of sleeping, when the client it
 /// releases next is waiting: a short OS sleep overshoots by its wake-up time, about 5 µs
@@ -53,6 +60,10 @@ const SPIN_MIN_GAP: Duration = Duration::from_micros(4 * SPIN_BEFORE.as_micros()
 /// Waits longer than this are the runtime's (1 ms granularity, so it wakes up to about
 /// a millisecond late); the rest is waited on the OS clock.
 const RUNTIME_WAIT: Duration = Duration::from_millis(3);
+
+/// A release this long after its due time finds the pacer behind its plan (too busy
+/// running the clients' sends), not merely late by a wake-up.
+const BEHIND: Duration = Duration::from_micros(500);
 
 /// Longest single sleep, so a stopped pacer notices within this time.
 const MAX_SLEEP: Duration = Duration::from_millis(20);
@@ -115,6 +126,7 @@ pub struct Pacer {
     thread: Option<JoinHandle<()>>,
     /// The pacer thread's own runtime, where the senders run (see [`Spawner`]).
     senders: Option<tokio::runtime::Handle>,
+    claim: Claim,
 }
 
 /// Asks the pacer thread to end: a flag its precise waits look at, and a wake-up for
@@ -210,9 +222,10 @@ pub fn start(plan: Plan) -> (Pacer, Vec<Released>) {
                 let _ = handle_tx.send(None);
                 return;
             };
-            let _ = handle_tx.send(Some(runtime.handle().clone()));
+            let (priority, claim) = Priority::claim();
+            let _ = handle_tx.send(Some((runtime.handle().clone(), claim)));
             runtime.block_on(async {
-                release_all(plan, &shared, &stopped.flag).await;
+                release_all(plan, &shared, &stopped.flag, priority).await;
                 shared.ended.store(true, Ordering::SeqCst);
                 for slot in &shared.slots {
                     slot.waker.wake();
@@ -224,14 +237,16 @@ pub fn start(plan: Plan) -> (Pacer, Vec<Released>) {
             });
         })
         .ok();
-    let senders = thread
+    let started = thread
         .as_ref()
         .and_then(|_| handle_rx.recv().ok().flatten());
+    let claim = started.as_ref().map_or(Claim::Unsupported, |s| s.1);
     (
         Pacer {
             stop,
             thread,
-            senders,
+            senders: started.map(|s| s.0),
+            claim,
         },
         released,
     )
@@ -241,6 +256,11 @@ impl Pacer {
     /// Whether the pacer thread could be started (if not, nothing is released).
     pub fn running(&self) -> bool {
         self.senders.is_some()
+    }
+
+    /// What the pacer thread got from the scheduler (see `priority.rs`).
+    pub fn claim(&self) -> Claim {
+        self.claim
     }
 
     /// Where the clients' senders run: see [`Spawner`].
@@ -280,7 +300,7 @@ impl Drop for Pacer {
     }
 }
 
-async fn release_all(plan: Plan, shared: &Shared, stop: &AtomicBool) {
+async fn release_all(plan: Plan, shared: &Shared, stop: &AtomicBool, mut priority: Priority) {
     // Precise sleeps for this thread only; failing that, sleeps are 50 µs coarser.
     #[cfg(target_os = "linux")]
     let _ = nix::sys::prctl::set_timerslack(1);
@@ -307,7 +327,9 @@ async fn release_all(plan: Plan, shared: &Shared, stop: &AtomicBool) {
             return;
         }
         slot.released.store(k / n + 1, Ordering::SeqCst);
-        if slot.waiting.load(Ordering::SeqCst) {
+        let waiting = slot.waiting.load(Ordering::SeqCst);
+        priority.released(!waiting || due.elapsed() > BEHIND);
+        if waiting {
             slot.waker.wake();
             // The woken sender (on this thread) starts its send now, unless later
             // messages are already due.
