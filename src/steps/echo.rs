@@ -143,7 +143,7 @@ pub async fn run(cfg: &EchoStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
     ctx.pool.extend(round.clients);
     ctx.pool.sort_by_key(|c| c.id);
     let (plan, total) = round.result?;
-    record_totals(cfg, &plan, &total, round.pacer, &ctx.rec);
+    record_totals(cfg, &plan, &total, &ctx.rec);
     if total.sent == 0 {
         return Err("no message could be sent".into());
     }
@@ -154,8 +154,6 @@ pub async fn run(cfg: &EchoStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
 pub(super) struct Round {
     pub clients: Vec<PooledClient>,
     pub result: Result<(Plan, ClientTally), String>,
-    /// What the pacer thread got from the scheduler.
-    pub pacer: pacer::Claim,
 }
 
 /// Runs `cfg`'s plan over `clients`, recording samples into `rec` (and keeping this
@@ -179,7 +177,6 @@ pub(super) async fn drive(
         return Round {
             clients,
             result: Err("cannot start the pacer thread that times the sends".into()),
-            pacer: pacer.claim(),
         };
     }
     let mut tasks = JoinSet::new();
@@ -207,16 +204,14 @@ pub(super) async fn drive(
             Err(e) => rec.error(format!("echo client task failed: {e}")),
         }
     }
-    let claim = pacer.claim();
     drop(pacer);
     Round {
         clients: kept,
         result: Ok((plan, total)),
-        pacer: claim,
     }
 }
 
-fn record_totals(cfg: &EchoStep, plan: &Plan, t: &ClientTally, claim: pacer::Claim, rec: &StepRec) {
+fn record_totals(cfg: &EchoStep, plan: &Plan, t: &ClientTally, rec: &StepRec) {
     let unsent = t.unsent_client + t.unsent_server;
     let lost = t.sent.saturating_sub(t.received + t.corrupt);
     rec.set("planned", t.planned as f64);
@@ -252,17 +247,10 @@ fn record_totals(cfg: &EchoStep, plan: &Plan, t: &ClientTally, claim: pacer::Cla
         rec.note(format!("{} duplicate echoes received", t.duplicates));
     }
     if t.sent_late > 0 {
-        let why = match claim {
-            pacer::Claim::Refused => {
-                "; the pacer thread was not permitted a higher priority, which makes this rarer \
-                 (run as root, give the binary CAP_SYS_NICE, or allow it with `ulimit -e 30`)"
-            }
-            pacer::Claim::Raised | pacer::Claim::Unsupported => "",
-        };
         rec.note(format!(
             "{} of {} sends started more than {} µs after their due time while the client was not \
              waiting for the server: this host's delay (its CPU or its scheduler), not the server's, \
-             and their latency includes it{why}",
+             and their latency includes it",
             t.sent_late,
             t.sent,
             SEND_LAG_ALLOWANCE.as_micros()

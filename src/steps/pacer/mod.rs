@@ -10,10 +10,9 @@
 //! spins no longer, and not at all when messages are closer than 48 µs or the client is
 //! still busy: on a 2-core host a spinning thread takes the core the clients and the
 //! server need. What is left of the lateness (the release, and the client task's own
-//! wake-up after it) is measured per message as `send_lag`. So that a busy host's
-//! scheduler does not hold the pacer back for a whole time slice of another thread, the
-//! thread asks for a short slice and, while it paces on time, a higher priority
-//! (`priority.rs`).
+//! wake-up after it) is measured per message as `send_lag`. So that the scheduler does
+//! not hold a woken pacer back for the rest of another thread's time slice, the thread
+//! asks for a short one (`slice.rs`).
 //!
 //! A release is one atomic store per message and a wake-up only for a client that waits
 //! for it, so a client behind schedule takes its whole backlog without a hand-over per
@@ -33,9 +32,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::task::AtomicWaker;
 
-mod priority;
-pub use priority::Claim;
-use priority::Priority;
+mod slice;
 
 /// Below this much time to go, the pacer spins instead of sleeping, when the client it
 /// releases next is waiting: a short OS sleep overshoots by its wake-up time, about 5 µs
@@ -60,10 +57,6 @@ const SPIN_MIN_GAP: Duration = Duration::from_micros(4 * SPIN_BEFORE.as_micros()
 /// Waits longer than this are the runtime's (1 ms granularity, so it wakes up to about
 /// a millisecond late); the rest is waited on the OS clock.
 const RUNTIME_WAIT: Duration = Duration::from_millis(3);
-
-/// A release this long after its due time finds the pacer behind its plan (too busy
-/// running the clients' sends), not merely late by a wake-up.
-const BEHIND: Duration = Duration::from_micros(500);
 
 /// Longest single sleep, so a stopped pacer notices within this time.
 const MAX_SLEEP: Duration = Duration::from_millis(20);
@@ -126,7 +119,6 @@ pub struct Pacer {
     thread: Option<JoinHandle<()>>,
     /// The pacer thread's own runtime, where the senders run (see [`Spawner`]).
     senders: Option<tokio::runtime::Handle>,
-    claim: Claim,
 }
 
 /// Asks the pacer thread to end: a flag its precise waits look at, and a wake-up for
@@ -222,10 +214,9 @@ pub fn start(plan: Plan) -> (Pacer, Vec<Released>) {
                 let _ = handle_tx.send(None);
                 return;
             };
-            let (priority, claim) = Priority::claim();
-            let _ = handle_tx.send(Some((runtime.handle().clone(), claim)));
+            let _ = handle_tx.send(Some(runtime.handle().clone()));
             runtime.block_on(async {
-                release_all(plan, &shared, &stopped.flag, priority).await;
+                release_all(plan, &shared, &stopped.flag).await;
                 shared.ended.store(true, Ordering::SeqCst);
                 for slot in &shared.slots {
                     slot.waker.wake();
@@ -237,16 +228,14 @@ pub fn start(plan: Plan) -> (Pacer, Vec<Released>) {
             });
         })
         .ok();
-    let started = thread
+    let senders = thread
         .as_ref()
         .and_then(|_| handle_rx.recv().ok().flatten());
-    let claim = started.as_ref().map_or(Claim::Unsupported, |s| s.1);
     (
         Pacer {
             stop,
             thread,
-            senders: started.map(|s| s.0),
-            claim,
+            senders,
         },
         released,
     )
@@ -256,11 +245,6 @@ impl Pacer {
     /// Whether the pacer thread could be started (if not, nothing is released).
     pub fn running(&self) -> bool {
         self.senders.is_some()
-    }
-
-    /// What the pacer thread got from the scheduler (see `priority.rs`).
-    pub fn claim(&self) -> Claim {
-        self.claim
     }
 
     /// Where the clients' senders run: see [`Spawner`].
@@ -300,10 +284,11 @@ impl Drop for Pacer {
     }
 }
 
-async fn release_all(plan: Plan, shared: &Shared, stop: &AtomicBool, mut priority: Priority) {
+async fn release_all(plan: Plan, shared: &Shared, stop: &AtomicBool) {
     // Precise sleeps for this thread only; failing that, sleeps are 50 µs coarser.
     #[cfg(target_os = "linux")]
     let _ = nix::sys::prctl::set_timerslack(1);
+    slice::ask_for_short_slice();
     let n = plan.clients as u64;
     let may_spin = plan.total_rate <= 1.0 / SPIN_MIN_GAP.as_secs_f64();
     for k in 0..plan.total {
@@ -327,9 +312,7 @@ async fn release_all(plan: Plan, shared: &Shared, stop: &AtomicBool, mut priorit
             return;
         }
         slot.released.store(k / n + 1, Ordering::SeqCst);
-        let waiting = slot.waiting.load(Ordering::SeqCst);
-        priority.released(!waiting || due.elapsed() > BEHIND);
-        if waiting {
+        if slot.waiting.load(Ordering::SeqCst) {
             slot.waker.wake();
             // The woken sender (on this thread) starts its send now, unless later
             // messages are already due.
