@@ -19,25 +19,29 @@
 #[cfg(target_os = "linux")]
 const SLICE_NS: u64 = 100_000;
 
+/// `struct sched_attr` as `sched_setattr(2)` and `sched_getattr(2)` take it (its first
+/// version, 48 bytes).
+#[cfg(target_os = "linux")]
+#[repr(C)]
+#[derive(Default)]
+struct SchedAttr {
+    size: u32,
+    policy: u32,
+    flags: u64,
+    nice: i32,
+    priority: u32,
+    /// For the normal policy: the time slice asked for, in nanoseconds.
+    runtime: u64,
+    deadline: u64,
+    period: u64,
+}
+
 /// Asks for the short slice for the calling thread, keeping its policy (normal) and its
 /// nice value. Best effort: a kernel that does not know the request keeps its default.
 #[cfg(target_os = "linux")]
 pub fn ask_for_short_slice() {
     use nix::errno::Errno;
     use nix::libc;
-
-    /// `struct sched_attr` as `sched_setattr(2)` takes it (its first version, 48 bytes).
-    #[repr(C)]
-    struct SchedAttr {
-        size: u32,
-        policy: u32,
-        flags: u64,
-        nice: i32,
-        priority: u32,
-        runtime: u64,
-        deadline: u64,
-        period: u64,
-    }
 
     // sched_setattr sets the nice value too: keep the thread's. -1 is a valid nice
     // value, so errno tells an error apart.
@@ -50,12 +54,9 @@ pub fn ask_for_short_slice() {
     let attr = SchedAttr {
         size: std::mem::size_of::<SchedAttr>() as u32,
         policy: libc::SCHED_OTHER as u32,
-        flags: 0,
         nice,
-        priority: 0,
         runtime: SLICE_NS,
-        deadline: 0,
-        period: 0,
+        ..SchedAttr::default()
     };
     // SAFETY: the kernel reads `size` bytes of `attr`, which outlives the call; pid 0
     // is the calling thread.
@@ -72,13 +73,20 @@ mod tests {
 
     /// The calling thread's (policy, nice, slice in ns), as `sched_getattr(2)` reports.
     fn attr() -> (u32, i32, u64) {
-        let mut buf = [0u64; 8];
-        // SAFETY: the kernel writes at most the 48 bytes asked for into the buffer.
-        let r = unsafe { libc::syscall(libc::SYS_sched_getattr, 0, buf.as_mut_ptr(), 48u32, 0u32) };
+        let mut attr = SchedAttr::default();
+        let size = std::mem::size_of::<SchedAttr>() as u32;
+        // SAFETY: the kernel writes at most `size` bytes into `attr`.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_sched_getattr,
+                0,
+                &mut attr as *mut SchedAttr,
+                size,
+                0u32,
+            )
+        };
         assert_eq!(r, 0, "sched_getattr: {}", std::io::Error::last_os_error());
-        let size_policy = buf[0];
-        let nice = (buf[2] & 0xffff_ffff) as u32 as i32;
-        ((size_policy >> 32) as u32, nice, buf[3])
+        (attr.policy, attr.nice, attr.runtime)
     }
 
     fn kernel_at_least(major: u32, minor: u32) -> bool {
