@@ -13,6 +13,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+#[allow(dead_code)]
+mod common;
+
+use common::run::{signal, wait_within};
+
 /// The binary under test. `WSBENCH_BIN` overrides it for checkouts that share one
 /// target directory, where another checkout's build can replace the uplifted binary.
 fn bin() -> String {
@@ -344,19 +349,8 @@ impl Live {
 
     /// SIGTERM, as a CI job's timeout sends it: the monitor ends cleanly.
     fn stop(mut self) -> (i32, String, Vec<Value>) {
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        let deadline = Instant::now() + WAIT;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "monitor did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        signal(self.child.id(), "-TERM");
+        let status = wait_within(&mut self.child, WAIT).expect("monitor did not stop on SIGTERM");
         let mut stderr = String::new();
         std::io::Read::read_to_string(&mut self.child.stderr.take().unwrap(), &mut stderr).unwrap();
         let rest = self.events.try_iter().collect();

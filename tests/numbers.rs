@@ -5,13 +5,15 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::AsyncReadExt;
 
-use common::run::{report, run_scenario, scenario_file, scratch, scratch_path, text, wsbench};
+use common::run::{
+    report, run_scenario, scenario_file, scratch, scratch_path, signal, text, wait_within, wsbench,
+};
 use common::servers::{echo_server, serve_for, ws_serve_for};
 
 /// How long each test's server serves.
@@ -437,23 +439,13 @@ fn sends_a_frozen_host_started_late_are_counted_as_the_hosts_delay() {
         .recv_timeout(Duration::from_secs(30))
         .expect("the echo step did not start");
     std::thread::sleep(Duration::from_millis(500));
-    let signal = |name: &str| {
-        let sent = Command::new("kill")
-            .args([name, &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success(), "kill {name}");
-    };
-    signal("-STOP");
+    signal(child.id(), "-STOP");
     std::thread::sleep(Duration::from_millis(150));
-    signal("-CONT");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "wsbench did not end");
-        std::thread::sleep(Duration::from_millis(50));
+    signal(child.id(), "-CONT");
+    let status = wait_within(&mut child, Duration::from_secs(60));
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!("wsbench did not end");
     };
     assert!(status.success(), "{status}");
     let rep = report(&reports);

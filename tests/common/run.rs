@@ -3,7 +3,7 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -63,28 +63,44 @@ pub fn output_within(command: &mut Command, limit: Duration) -> Output {
         .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
     let stdout = read_all(child.stdout.take().unwrap());
     let stderr = read_all(child.stderr.take().unwrap());
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let status = child.wait().unwrap();
-            let out = Output {
-                status,
-                stdout: stdout.join().unwrap(),
-                stderr: stderr.join().unwrap(),
-            };
-            panic!("{command:?} did not end within {limit:?}:\n{}", text(&out));
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let Some(status) = wait_within(&mut child, limit) else {
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        let out = Output {
+            status,
+            stdout: stdout.join().unwrap(),
+            stderr: stderr.join().unwrap(),
+        };
+        panic!("{command:?} did not end within {limit:?}:\n{}", text(&out));
     };
     Output {
         status,
         stdout: stdout.join().unwrap(),
         stderr: stderr.join().unwrap(),
     }
+}
+
+/// How `child` ended, once it has; `None` if it is still running after `limit`.
+pub fn wait_within(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends `signal` (`-TERM`, `-STOP`, `-CONT` …) to process `pid`, as a user's `kill` does.
+pub fn signal(pid: u32, signal: &str) {
+    let sent = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill {signal} {pid}");
 }
 
 fn read_all(mut from: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {

@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::run::{Ran, wsbench};
 use super::sim::{FlashableSim, dist};
@@ -111,14 +111,8 @@ fn a_port_that_vanishes_mid_write_is_a_lost_port() {
             sim.kill();
         }
     }
-    let deadline = Instant::now() + LIMIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "flash did not end: {printed:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = crate::common::run::wait_within(&mut child, LIMIT)
+        .unwrap_or_else(|| panic!("flash did not end: {printed:?}"));
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     let ran = Ran {
