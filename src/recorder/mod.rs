@@ -456,8 +456,12 @@ impl Recorder {
             if let Some(free) = d.heap_free {
                 Self::each_bucket(&mut st, at, |b| b.heap = Some(free));
             }
+            // The peak, not the last line: a server serving clients on several tasks
+            // may log two opens in the other order than it counted them.
             if let Some(n) = d.clients {
-                Self::each_bucket(&mut st, at, |b| b.device_clients = Some(n));
+                Self::each_bucket(&mut st, at, |b| {
+                    b.device_clients = Some(b.device_clients.map_or(n, |m| m.max(n)))
+                });
             }
         }
         if d.kind != "log" && st.device.events.len() < 100_000 {
@@ -797,6 +801,23 @@ mod tests {
         assert_eq!(s.device.heap_free_min_bytes, Some(900));
         assert_eq!(device_metric(&s.device, "heap_free_min"), Some(900.0));
         assert_eq!(rec.serial_log().unwrap().lines().count(), 1);
+    }
+
+    #[test]
+    fn device_clients_is_the_peak_of_counts_logged_out_of_order() {
+        let rec = Recorder::new();
+        // Two opens counted 1 then 2, printed the other way round (two server tasks).
+        for (id, n) in [(2, 2), (1, 1)] {
+            rec.device_line(DeviceLine {
+                kind: "open".into(),
+                line: format!("I (5) ws_server: open id={id} peer=x transport=ws clients={n}/7"),
+                clients: Some(n),
+                at: Some(Duration::from_millis(5)),
+                ..DeviceLine::default()
+            });
+        }
+        let s = rec.summarize();
+        assert_eq!(s.timeline[0].device_clients, Some(2));
     }
 
     #[test]

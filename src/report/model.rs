@@ -239,9 +239,10 @@ pub struct TimelineSecond {
     pub second: u32,
     #[serde(flatten)]
     pub counts: TimelineCounts,
-    /// The client count the device itself last logged in that second, beside the
+    /// The highest client count the device itself logged in that second, beside the
     /// tool's `connections`: the two disagree when the server keeps sockets the tool
-    /// already closed (or the other way round).
+    /// already closed (or the other way round). The peak, because a server that serves
+    /// clients on several tasks may print its counts out of order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_clients: Option<u64>,
 }
