@@ -12,7 +12,8 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::io::AsyncReadExt;
 
 use common::run::{
-    report, run_scenario, scenario_file, scratch, scratch_path, signal, text, wait_within, wsbench,
+    report, run_scenario, scenario_file, scratch, scratch_path, signal, stop_after_step_started,
+    text, wait_within, wsbench,
 };
 use common::servers::{echo_server, serve_for, ws_serve_for};
 
@@ -323,6 +324,46 @@ fn capacity_finds_a_throttled_servers_rate_within_15_percent() {
             .iter()
             .any(|r| !r["broke"].as_array().unwrap().is_empty())
     );
+}
+
+#[test]
+fn a_capacity_search_stopped_mid_rung_keeps_the_rungs_it_judged() {
+    // Rungs of 2 s at 100, 200, 400 … against a server limited to 400 msg/s; the stop
+    // comes in the third rung.
+    let port = throttled_echo_server(400.0);
+    let dir = scratch("capacity-stopped");
+    let file = scenario_file(
+        &dir,
+        "name: cap\nsteps:\n  - capacity: { clients: 2, from: 100, to: 3200, \
+         until: [\"latency.p99 > 50ms\", \"loss > 0\"], rung: 2s, timeout: 1s }\n\
+         thresholds: [\"capacity.sustained >= 100\"]\n",
+    );
+    let reports = dir.join("reports");
+    let mut command = wsbench(&["run", file.to_str().unwrap(), "--target", &target(port)]);
+    command.arg("--report-dir").arg(&reports);
+    let (status, took) =
+        stop_after_step_started(&mut command, "capacity", Duration::from_millis(5000), "INT");
+    assert_eq!(status.code(), Some(3), "{status}");
+    assert!(
+        took < Duration::from_secs(8),
+        "ended {took:?} after the signal"
+    );
+    let rep = report(&reports);
+    let step = &rep["steps"][0];
+    assert_eq!(step["status"], "interrupted");
+    let rungs = step["rungs"].as_array().unwrap();
+    assert!(!rungs.is_empty(), "{step}");
+    assert_eq!(rungs.len() as f64, metric(&rep, 0, "rungs"));
+    // Every rung listed ran to its end: its plan is its whole rate for 2 s.
+    for r in rungs {
+        let full = r["rate"].as_f64().unwrap() * 2.0;
+        assert_eq!(r["planned"].as_f64().unwrap(), full, "{r}");
+    }
+    assert!(metric(&rep, 0, "sustained") >= 100.0);
+    let notes = step["notes"].to_string();
+    assert!(notes.contains("stopped during the rung at"), "{notes}");
+    let verdict = rep["thresholds"][0]["message"].as_str().unwrap();
+    assert!(verdict.contains("(interrupted: "), "{verdict}");
 }
 
 #[test]

@@ -6,16 +6,16 @@
 #[allow(dead_code)]
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 
 use common::run::{
-    output_within, report, root, scenario_file, scratch, scratch_path, text, wsbench,
+    output_within, report, root, scenario_file, scratch, scratch_path, stop_after_step_started,
+    text, wsbench,
 };
 use common::servers::{echo_server, ws_serve_for};
 
@@ -481,45 +481,46 @@ fn sigterm_writes_an_incomplete_report() {
     interrupted_run_writes_an_incomplete_report("TERM", "terminated (SIGTERM)");
 }
 
-fn interrupted_run_writes_an_incomplete_report(signal: &str, why: &str) {
-    let reports = scratch(&format!("signal-{signal}")).join("reports");
+/// Runs a 20 s echo at 20 msg/s on each of 2 clients, sends `sig` `after` the echo
+/// step started; returns the exit code, the report and how long wsbench took to end
+/// after the signal.
+fn stop_mid_echo(
+    name: &str,
+    sig: &str,
+    after: Duration,
+    extra: &[&str],
+) -> (Option<i32>, serde_json::Value, Duration) {
+    let reports = scratch(name).join("reports");
     let file = write(
-        &format!("signal-{signal}-scenario"),
+        &format!("{name}-scenario"),
         "name: long\nsteps:\n  - connect: { clients: 2 }\n  - echo: { rate: 20, duration: 20s }\n  - wait: { duration: 1s }\n\
          thresholds: [\"echo.loss == 0\"]\n",
     );
-    let mut child = wsbench(&[
+    let mut command = wsbench(&[
         "run",
         file.to_str().unwrap(),
         "--report-dir",
         reports.to_str().unwrap(),
-    ])
-    .current_dir(root())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let line = lines
-            .next()
-            .expect("wsbench ended before the echo step")
-            .unwrap();
-        if line.contains("echo: started") || Instant::now() > deadline {
-            break;
-        }
-    }
-    std::thread::sleep(Duration::from_millis(800));
-    let status = Command::new("sh")
-        .args(["-c", &format!("kill -{signal} {}", child.id())])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    let code = child.wait().unwrap().code();
-    assert_eq!(code, Some(3), "{rest:?}");
-    let rep = report(&reports);
+    ]);
+    command.args(extra).current_dir(root());
+    let (status, took) = stop_after_step_started(&mut command, "echo", after, sig);
+    (status.code(), report(&reports), took)
+}
+
+fn metric(step: &serde_json::Value, name: &str) -> u64 {
+    step["metrics"][name]["value"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no {name} in {}", step["metrics"])) as u64
+}
+
+fn interrupted_run_writes_an_incomplete_report(signal: &str, why: &str) {
+    let name = format!("signal-{signal}");
+    let (code, rep, took) = stop_mid_echo(&name, signal, Duration::from_millis(800), &[]);
+    assert_eq!(code, Some(3));
+    assert!(
+        took < Duration::from_secs(8),
+        "ended {took:?} after the signal"
+    );
     assert_eq!(rep["complete"], false);
     assert_eq!(rep["verdict"], "incomplete");
     assert_eq!(rep["interruption"], why);
@@ -530,13 +531,58 @@ fn interrupted_run_writes_an_incomplete_report(signal: &str, why: &str) {
         "what was measured is kept"
     );
     assert_eq!(rep["steps"][2]["status"], "interrupted");
+    // The step wound down: its plan is what was due before the stop (about 0.8 s at
+    // 40 msg/s, not the 800 of 20 s), every planned message accounted for.
+    let planned = metric(echo, "planned");
+    assert!((10..200).contains(&planned), "planned {planned}");
+    let (sent, unsent) = (metric(echo, "sent"), metric(echo, "unsent"));
+    assert_eq!(planned, sent + unsent);
+    assert_eq!(
+        metric(echo, "received") + metric(echo, "lost") + metric(echo, "in_flight"),
+        sent
+    );
     let notes = echo["notes"].to_string();
     assert!(
-        notes.contains("interrupted: ") && notes.contains("messages sent and"),
-        "the cut-short step says what it had reached: {notes}"
+        notes.contains("stopped after ")
+            && notes.contains(&format!("cover the {planned} messages")),
+        "the cut-short step says how far it got: {notes}"
     );
     let loss = rep["thresholds"][0]["message"].as_str().unwrap();
     assert!(loss.contains("(interrupted: "), "{loss}");
+}
+
+#[test]
+fn a_stop_mid_echo_counts_the_echoes_in_flight_apart_from_loss() {
+    // Every echo comes back 1.5 s after its message: when wsbench stops waiting (1 s
+    // after the stop), the last half second of sends is still within its 2 s timeout.
+    let port =
+        common::servers::delayed_echo_server(Duration::from_secs(60), Duration::from_millis(1500));
+    let url = format!("ws://127.0.0.1:{port}/");
+    let (code, rep, took) = stop_mid_echo(
+        "stop-in-flight",
+        "INT",
+        Duration::from_millis(2500),
+        &["--target", &url],
+    );
+    assert_eq!(code, Some(3));
+    assert!(
+        took < Duration::from_secs(8),
+        "ended {took:?} after the signal"
+    );
+    let echo = &rep["steps"][1];
+    assert_eq!(echo["status"], "interrupted");
+    let (sent, received) = (metric(echo, "sent"), metric(echo, "received"));
+    let in_flight = metric(echo, "in_flight");
+    // About 20 (0.5 s at 40 msg/s); none of them is lost.
+    assert!((5..=60).contains(&in_flight), "in_flight {in_flight}");
+    assert_eq!(metric(echo, "lost"), 0, "{}", echo["metrics"]);
+    assert_eq!(received + in_flight, sent, "{}", echo["metrics"]);
+    assert_eq!(echo["metrics"]["loss"]["value"], 0.0);
+    let loss = rep["thresholds"][0]["message"].as_str().unwrap();
+    assert!(
+        loss.starts_with("pass") && loss.contains("(interrupted: "),
+        "{loss}"
+    );
 }
 
 /// A minimal echo server nobody here wrote the protocol of: tokio-tungstenite's own.

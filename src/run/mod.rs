@@ -631,15 +631,39 @@ async fn run_steps(
             pool_emptied_by: pool_emptied_by.as_deref(),
             rec: rec.clone(),
             next_client_id: &mut next_id,
+            stop: stop.clone(),
+        };
+        // A step that winds down on the stop is given the time to; any other is dropped.
+        let winds_down = steps::winds_down(step);
+        let grace = if winds_down {
+            steps::WIND_DOWN_GRACE
+        } else {
+            Duration::ZERO
         };
         let result = tokio::select! {
             r = steps::run(step, &mut ctx) => Some(r),
-            _ = stop.wait_for(|s| s.is_some()) => None,
+            _ = async {
+                // A dropped stop sender is no stop.
+                if stop.wait_for(|s| s.is_some()).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+                tokio::time::sleep(grace).await;
+            } => None,
         };
+        let stopped = stop.borrow().clone();
         match result {
             None => {
                 progress.finish("interrupted");
-                interruption = stop.borrow().clone();
+                interruption = stopped;
+                break;
+            }
+            Some(r) if winds_down && stopped.is_some() => {
+                if let Err(why) = r {
+                    rec.error(why);
+                }
+                rec.finish(StepStatus::Interrupted);
+                progress.finish("interrupted (its figures cover the part it ran)");
+                interruption = stopped;
                 break;
             }
             // Errors recorded on the way (a client dropped, a send that never left) fail

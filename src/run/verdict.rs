@@ -75,6 +75,19 @@ fn why_missing(step: &StepReport) -> String {
     }
 }
 
+/// Whether the step a threshold names was cut short by a stop (its figures, set
+/// while it wound down, cover only the part it ran).
+fn step_interrupted(t: &Threshold, report: &Report) -> bool {
+    let name = match &t.metric {
+        MetricRef::Step { step, .. } | MetricRef::Distribution { step, .. } => step,
+        MetricRef::Device { .. } => return false,
+    };
+    report
+        .steps
+        .iter()
+        .any(|s| &s.name == name && s.status == StepStatus::Interrupted)
+}
+
 pub fn evaluate(thresholds: &[Threshold], report: &Report) -> Vec<ThresholdResult> {
     thresholds
         .iter()
@@ -89,6 +102,11 @@ pub fn evaluate(thresholds: &[Threshold], report: &Report) -> Vec<ThresholdResul
                     };
                     let passed = t.op.holds(actual, t.value);
                     let shown = shown(actual, t);
+                    let partial = if step_interrupted(t, report) {
+                        " (interrupted: over the part of the step that ran)"
+                    } else {
+                        ""
+                    };
                     ThresholdResult {
                         expression: t.expression.clone(),
                         metric: t.metric_name.clone(),
@@ -96,7 +114,7 @@ pub fn evaluate(thresholds: &[Threshold], report: &Report) -> Vec<ThresholdResul
                         unit,
                         passed,
                         message: format!(
-                            "{}: {} is {shown}, wanted {} {}{}",
+                            "{}: {} is {shown}, wanted {} {}{}{partial}",
                             if passed { "pass" } else { "FAIL" },
                             t.metric_name,
                             t.op,

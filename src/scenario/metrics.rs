@@ -81,6 +81,7 @@ pub fn step_metrics(kind: &str) -> &'static [(&'static str, MetricClass, Directi
             ("corrupt", Count, Lower),
             ("late", Count, Lower),
             ("sent_late", Count, Tool),
+            ("in_flight", Count, Neutral),
             ("loss", Ratio, Lower),
             ("throughput", Rate, Higher),
         ],

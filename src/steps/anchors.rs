@@ -85,6 +85,15 @@ impl Anchors {
         }
     }
 
+    /// Whether message `seq` was sent (its anchor set) and its echo has not come back.
+    /// Only meaningful within twice the timeout of the client's newest send, as long as
+    /// its slot is not reused.
+    pub fn pending(&self, seq: u64) -> bool {
+        let (slot, tag) = self.place(seq);
+        let seen = slot.load(Ordering::Acquire);
+        seen & !ANCHOR_MASK == tag && seen & ANCHOR_MASK != ANSWERED
+    }
+
     /// The slot of `seq` and its lap's tag (never 0, so an unwritten slot matches no lap).
     fn place(&self, seq: u64) -> (&AtomicU64, u64) {
         let index = seq & ((1 << self.shift) - 1);
@@ -110,6 +119,16 @@ mod tests {
         assert_eq!(a.len(), 2048);
         // A short plan never holds more than its own messages (rounded up).
         assert_eq!(Anchors::new(100, 1e6, Duration::from_secs(5)).len(), 128);
+    }
+
+    #[test]
+    fn a_sent_message_is_pending_until_its_echo() {
+        let a = Anchors::new(100, 10.0, Duration::from_secs(1));
+        assert!(!a.pending(3), "never sent");
+        a.set(3, 1_000);
+        assert!(a.pending(3));
+        assert_eq!(a.take(3), Taken::Anchor(1_000));
+        assert!(!a.pending(3));
     }
 
     #[test]

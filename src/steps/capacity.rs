@@ -6,12 +6,15 @@
 //! lowest that broke narrow the bracket. Each rung is a full open-loop echo (the same
 //! pacer, latency from the due time, unsent messages counted as loss), so the rate found
 //! is one the target answered in time, not one the client merely offered.
+//!
+//! A stopped run ends the search: the rung cut short is not judged (its figures cover
+//! only part of it), and the rate held so far is reported as what it is.
 
 use tokio::task::JoinSet;
 
 use super::early_close::{self, EarlyCloses};
 use super::echo::{self, ClientTally};
-use super::{PooledClient, StepCtx};
+use super::{PooledClient, StepCtx, StopSignal};
 use crate::recorder::StepRec;
 use crate::report::model::CapacityRung;
 use crate::scenario::model::{CapacityStep, EchoStep, RatePer};
@@ -52,15 +55,29 @@ pub async fn run(cfg: &CapacityStep, ctx: &mut StepCtx<'_>) -> Result<(), String
     let mut rungs = 0u32;
     let mut bisections = 0u32;
     let mut early = EarlyCloses::default();
+    let mut stopped_in: Option<f64> = None;
     let outcome = loop {
+        if ctx.stop.borrow().is_some() {
+            stopped_in = Some(rate);
+            break Ok(());
+        }
         if let Err(e) = top_up(cfg, ctx, &mut clients, &mut early).await {
             break Err(e);
         }
-        let (rung, kept) = run_rung(cfg, rate, clients, &conditions, &rec).await;
+        let (rung, kept) = run_rung(cfg, rate, clients, &conditions, &rec, &ctx.stop).await;
         clients = kept;
-        rungs += 1;
-        let Some(rung) = rung else {
-            break Err(format!("the rung at {rate:.0} msg/s could not run"));
+        let rung = match rung {
+            RungOutcome::Ran(rung) => {
+                rungs += 1;
+                rung
+            }
+            RungOutcome::Stopped => {
+                stopped_in = Some(rate);
+                break Ok(());
+            }
+            RungOutcome::Failed => {
+                break Err(format!("the rung at {rate:.0} msg/s could not run"));
+            }
         };
         let ok = rung.broke.is_empty();
         rec.rung(rung);
@@ -87,6 +104,17 @@ pub async fn run(cfg: &CapacityStep, ctx: &mut StepCtx<'_>) -> Result<(), String
         rec.set("knee", b);
     }
     rec.note(match (held, broke) {
+        _ if stopped_in.is_some() => format!(
+            "stopped during the rung at {:.0} msg/s, which is not judged (it ran only in part); {}",
+            stopped_in.unwrap_or_default(),
+            match (held, broke) {
+                (Some(h), Some(b)) => format!("held {h:.0} msg/s so far, broke at {b:.0} msg/s"),
+                (Some(h), None) =>
+                    format!("held {h:.0} msg/s so far, no rung broke: the limit is higher"),
+                (None, Some(b)) => format!("no rung held; broke at {b:.0} msg/s"),
+                (None, None) => "no rung had finished".into(),
+            }
+        ),
         (Some(h), Some(b)) => format!(
             "sustained {h:.0} msg/s over {} clients; broke at {b:.0} msg/s",
             cfg.clients
@@ -154,13 +182,23 @@ async fn top_up(
     }
 }
 
+/// How a rung ended.
+enum RungOutcome {
+    Ran(CapacityRung),
+    /// The run's stop cut it short.
+    Stopped,
+    /// It could not run (no pacer thread).
+    Failed,
+}
+
 async fn run_rung(
     cfg: &CapacityStep,
     rate: f64,
     clients: Vec<PooledClient>,
     conditions: &[Threshold],
     rec: &StepRec,
-) -> (Option<CapacityRung>, Vec<PooledClient>) {
+    stop: &StopSignal,
+) -> (RungOutcome, Vec<PooledClient>) {
     let echo_cfg = EchoStep {
         name: None,
         rate,
@@ -172,13 +210,16 @@ async fn run_rung(
         timeout: cfg.timeout,
         unsent_is_loss: true,
     };
-    let round = echo::drive(&echo_cfg, clients, rec, true).await;
+    let round = echo::drive(&echo_cfg, clients, rec, true, stop).await;
     let clients = round.clients;
-    let Ok((plan, tally)) = round.result else {
-        return (None, clients);
-    };
-    let rung = figures(rate, &plan, &tally, conditions);
-    (Some(rung), clients)
+    match round.result {
+        Ok((_, tally)) if tally.stopped_at.is_some() => (RungOutcome::Stopped, clients),
+        Ok((plan, tally)) => (
+            RungOutcome::Ran(figures(rate, &plan, &tally, conditions)),
+            clients,
+        ),
+        Err(_) => (RungOutcome::Failed, clients),
+    }
 }
 
 fn figures(
@@ -191,7 +232,7 @@ fn figures(
     let throughput = t.throughput(plan);
     let lat = |q: f64| t.latency.as_ref().map_or(0, |h| h.value_at_quantile(q));
     let unsent = (t.unsent_client + t.unsent_server) as f64;
-    let lost = t.sent.saturating_sub(t.received + t.corrupt) as f64;
+    let lost = t.lost() as f64;
     let value = |c: &Threshold| -> Option<f64> {
         match &c.metric {
             MetricRef::Step { metric, .. } => match metric.as_str() {

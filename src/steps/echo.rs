@@ -18,6 +18,10 @@
 //! before its own timeout is `unsent`, told apart by why (`unsent_client`: the client
 //! was busy with its own work; `unsent_server`: the client was waiting for the server
 //! to take data, or the connection ended), and by default counts against `loss`.
+//!
+//! A stopped run (Ctrl-C, SIGTERM) winds the step down (`wind_down.rs`): the plan
+//! becomes what was due before the stop, and an echo still within its timeout when the
+//! wind-down ends is `in_flight`, neither received nor lost.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -31,8 +35,9 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::anchors::{Anchors, Taken};
 use super::pacer::{self, Plan};
+use super::wind_down::{Cut, WIND_DOWN};
 use super::wire::{data, echo_payload, message, parse_echo_header};
-use super::{PooledClient, StepCtx, need_pool};
+use super::{PooledClient, StepCtx, StopSignal, need_pool};
 use crate::client::Ws;
 use hdrhistogram::Histogram;
 
@@ -66,7 +71,11 @@ pub(super) struct ClientTally {
     /// CPU or its scheduler), which their latency includes.
     pub sent_late: u64,
     pub duplicates: u64,
+    /// Sent messages still within their timeout when a stopped step's wind-down ended.
+    pub in_flight: u64,
     pub last_send_end: Option<Instant>,
+    /// When the run's stop cut the step short (the plan then ends there).
+    pub stopped_at: Option<Instant>,
     /// This round's latencies on their own, when asked for (capacity rungs).
     pub latency: Option<Histogram<u64>>,
 }
@@ -83,7 +92,9 @@ impl ClientTally {
         self.late += o.late;
         self.sent_late += o.sent_late;
         self.duplicates += o.duplicates;
+        self.in_flight += o.in_flight;
         self.last_send_end = self.last_send_end.max(o.last_send_end);
+        self.stopped_at = self.stopped_at.or(o.stopped_at);
         if let Some(h) = &o.latency {
             match &mut self.latency {
                 Some(x) => {
@@ -94,22 +105,36 @@ impl ClientTally {
         }
     }
 
+    /// Sent messages whose echo did not come back (in time, or intact), the ones still
+    /// in flight at a stop left out.
+    pub fn lost(&self) -> u64 {
+        self.sent
+            .saturating_sub(self.received + self.corrupt + self.in_flight)
+    }
+
     /// Planned messages whose echo did not come back in time, sent or not, over those
-    /// planned (or over those sent, when unsent messages are not loss).
+    /// planned (or over those sent, when unsent messages are not loss); messages in
+    /// flight at a stop are in neither count.
     pub fn loss(&self, unsent_is_loss: bool) -> Option<f64> {
         let unsent = self.unsent_client + self.unsent_server;
-        let lost = self.sent.saturating_sub(self.received + self.corrupt);
-        if unsent_is_loss {
-            (self.planned > 0).then(|| (lost + unsent) as f64 / self.planned as f64)
+        let (lost, judged) = if unsent_is_loss {
+            (self.lost() + unsent, self.planned)
         } else {
-            (self.sent > 0).then(|| lost as f64 / self.sent as f64)
-        }
+            (self.lost(), self.sent)
+        };
+        let judged = judged.saturating_sub(self.in_flight);
+        (judged > 0).then(|| lost as f64 / judged as f64)
     }
 
     /// Echoes per second over the sending window (first due time to the last send, at
-    /// least the planned duration), not the wait for echoes that never came.
+    /// least the planned duration, or up to the stop), not the wait for echoes that
+    /// never came.
     pub fn throughput(&self, plan: &Plan) -> f64 {
-        let planned_window = plan.total as f64 / plan.total_rate;
+        let mut planned_window = plan.total as f64 / plan.total_rate;
+        if let Some(stop) = self.stopped_at {
+            planned_window =
+                planned_window.min(stop.saturating_duration_since(plan.start).as_secs_f64());
+        }
         let window = self
             .last_send_end
             .map_or(0.0, |end| {
@@ -139,12 +164,12 @@ pub(super) fn plan(cfg: &EchoStep, clients: u32, start: Instant) -> Plan {
 pub async fn run(cfg: &EchoStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
     need_pool(ctx, "echo")?;
     let clients = std::mem::take(ctx.pool);
-    let round = drive(cfg, clients, &ctx.rec, false).await;
+    let round = drive(cfg, clients, &ctx.rec, false, &ctx.stop).await;
     ctx.pool.extend(round.clients);
     ctx.pool.sort_by_key(|c| c.id);
     let (plan, total) = round.result?;
     record_totals(cfg, &plan, &total, &ctx.rec);
-    if total.sent == 0 {
+    if total.sent == 0 && total.stopped_at.is_none() {
         return Err("no message could be sent".into());
     }
     Ok(())
@@ -157,12 +182,13 @@ pub(super) struct Round {
 }
 
 /// Runs `cfg`'s plan over `clients`, recording samples into `rec` (and keeping this
-/// round's latencies apart when `keep_latency`).
+/// round's latencies apart when `keep_latency`); winds down when `stop` is set.
 pub(super) async fn drive(
     cfg: &EchoStep,
     clients: Vec<PooledClient>,
     rec: &StepRec,
     keep_latency: bool,
+    stop: &StopSignal,
 ) -> Round {
     // Each client's ring of anchors first, so allocating them does not eat into the
     // first messages' timeouts.
@@ -180,9 +206,13 @@ pub(super) async fn drive(
         };
     }
     let mut tasks = JoinSet::new();
+    let mut cuts = Vec::new();
     for (i, ((client, released), anchors)) in
         clients.into_iter().zip(releases).zip(tables).enumerate()
     {
+        let (send_cut, sender_cut) = Cut::pair();
+        let (receive_cut, receiver_cut) = Cut::pair();
+        cuts.extend([send_cut, receive_cut]);
         let job = ClientJob {
             index: i as u32,
             plan,
@@ -191,11 +221,35 @@ pub(super) async fn drive(
             keep_latency,
             senders: pacer.spawner(),
         };
-        tasks.spawn(job.run(client, released, anchors));
+        tasks.spawn(job.run(client, released, anchors, sender_cut, receiver_cut));
     }
     let mut total = ClientTally::default();
     let mut kept = Vec::new();
-    while let Some(joined) = tasks.join_next().await {
+    let mut stop = stop.clone();
+    let mut watching = true;
+    loop {
+        let joined = tokio::select! {
+            joined = tasks.join_next() => match joined {
+                Some(joined) => joined,
+                None => break,
+            },
+            stopped = stop.wait_for(|s| s.is_some()), if watching => {
+                watching = false;
+                // A dropped stop sender is no stop.
+                if stopped.is_ok() {
+                    let now = Instant::now();
+                    total.stopped_at = Some(now);
+                    let deadline = now + WIND_DOWN.min(cfg.timeout.0);
+                    // The clients learn the deadline before the releases end, so a
+                    // sender whose releases ended knows why.
+                    for cut in cuts.drain(..) {
+                        let _ = cut.send(deadline);
+                    }
+                    pacer.cut();
+                }
+                continue;
+            }
+        };
         match joined {
             Ok((tally, client)) => {
                 total.add(&tally);
@@ -213,7 +267,7 @@ pub(super) async fn drive(
 
 fn record_totals(cfg: &EchoStep, plan: &Plan, t: &ClientTally, rec: &StepRec) {
     let unsent = t.unsent_client + t.unsent_server;
-    let lost = t.sent.saturating_sub(t.received + t.corrupt);
+    let lost = t.lost();
     rec.set("planned", t.planned as f64);
     rec.set("sent", t.sent as f64);
     rec.set("unsent", unsent as f64);
@@ -229,6 +283,26 @@ fn record_totals(cfg: &EchoStep, plan: &Plan, t: &ClientTally, rec: &StepRec) {
         rec.set("loss", loss);
     }
     rec.set("throughput", t.throughput(plan));
+    if let Some(stop) = t.stopped_at {
+        rec.set("in_flight", t.in_flight as f64);
+        let ran = stop.saturating_duration_since(plan.start).as_secs_f64();
+        let waited = WIND_DOWN.min(cfg.timeout.0).as_millis();
+        let in_flight = match t.in_flight {
+            0 => format!(
+                "no echo was still in flight when the step stopped waiting (at most {waited} ms after the stop)"
+            ),
+            n => format!(
+                "{n} sent messages were still within their timeout when the step stopped waiting for them \
+                 ({waited} ms after the stop) and count as neither received nor lost"
+            ),
+        };
+        rec.note(format!(
+            "stopped after {ran:.1} s of its {:.1} s: planned, sent, unsent and loss cover the {} messages \
+             due before the stop; {in_flight}",
+            cfg.duration.0.as_secs_f64(),
+            t.planned,
+        ));
+    }
     if t.unsent_client > 0 {
         rec.note(format!(
             "{} of {} planned messages were not sent in time because the client could not keep up \
@@ -271,11 +345,16 @@ struct ClientJob {
 
 /// The sender half's result.
 struct Sent {
+    /// The client's share of the plan: all of it, or what was due before a stop.
+    planned: u64,
     sent: u64,
     sent_late: u64,
     unsent_client: u64,
     unsent_server: u64,
     blocked: bool,
+    /// The message whose send was still blocked when sending ended: its anchor is set
+    /// but it never left.
+    blocked_seq: Option<u64>,
     last_send_end: Option<Instant>,
 }
 
@@ -291,9 +370,10 @@ impl ClientJob {
         released: pacer::Released,
         // Per message: nanoseconds after the plan's start from which its latency counts.
         anchors: Arc<Anchors>,
+        mut sender_cut: Cut,
+        receiver_cut: Cut,
     ) -> (ClientTally, Option<PooledClient>) {
         let id = client.id;
-        let count = self.plan.count_of(self.index);
         let (sink, stream) = client.ws.split();
         let (done_tx, done_rx) = oneshot::channel();
         // The sender is a task of its own, on the pacer's thread: a sender catching up on
@@ -303,19 +383,26 @@ impl ClientJob {
             let job = self.clone();
             let anchors = Arc::clone(&anchors);
             async move {
-                let (sink, sent) = job.send_all(id, sink, released, &anchors).await;
-                let _ = done_tx.send(sent.unsent_client + sent.unsent_server);
+                let (sink, sent) = job
+                    .send_all(id, sink, released, &anchors, &mut sender_cut)
+                    .await;
+                let _ = done_tx.send(sent.sent);
                 (sink, sent)
             }
         });
-        let (mut tally, stream, open) = self.receive_all(id, stream, &anchors, done_rx).await;
-        tally.planned = count;
+        let (mut tally, stream, open, stopped_waiting) = self
+            .receive_all(id, stream, &anchors, done_rx, receiver_cut)
+            .await;
         let Ok((sink, sent)) = sender.await else {
             self.rec.error(format!("client {id}: sender task failed"));
             self.rec.disconnected();
             return (tally, None);
         };
+        tally.planned = sent.planned;
         tally.sent = sent.sent;
+        if let Some(end) = stopped_waiting {
+            tally.in_flight = self.in_flight(&anchors, &sent, end);
+        }
         tally.sent_late = sent.sent_late;
         tally.unsent_client = sent.unsent_client;
         tally.unsent_server = sent.unsent_server;
@@ -330,23 +417,37 @@ impl ClientJob {
         (tally, client)
     }
 
+    /// Sent messages not answered whose timeout had not passed at `end`, when a stopped
+    /// step's receiver stopped waiting: the newest sends, so they are found from the end.
+    fn in_flight(&self, anchors: &Anchors, sent: &Sent, end: Instant) -> u64 {
+        let timeout = self.cfg.timeout.0;
+        (0..sent.planned)
+            .rev()
+            .take_while(|&seq| self.plan.due(self.index, seq) + timeout > end)
+            .filter(|&seq| Some(seq) != sent.blocked_seq && anchors.pending(seq))
+            .count() as u64
+    }
+
     async fn send_all(
         &self,
         id: u32,
         mut sink: SplitSink<Ws, Message>,
         mut released: pacer::Released,
         anchors: &Anchors,
+        cut: &mut Cut,
     ) -> (SplitSink<Ws, Message>, Sent) {
         let count = self.plan.count_of(self.index);
         let timeout = self.cfg.timeout.0;
         let give_up = self.give_up();
         let size = self.cfg.size as usize;
         let mut out = Sent {
+            planned: count,
             sent: 0,
             sent_late: 0,
             unsent_client: 0,
             unsent_server: 0,
             blocked: false,
+            blocked_seq: None,
             last_send_end: None,
         };
         let mut waiting = WaitLog::default();
@@ -385,24 +486,26 @@ impl ClientJob {
                     sink.send(msg).await
                 }
             };
-            match tokio::time::timeout_at(give_up.into(), send).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
+            match cut.within(give_up, send).await {
+                Some(Ok(())) => {}
+                Some(Err(e)) => {
                     self.rec.error(format!(
                         "client {id}: send failed after {} messages: {e}",
                         out.sent
                     ));
                     break;
                 }
-                Err(_) => {
+                None => {
                     // A server that stops reading fills the TCP window: the send would
                     // wait forever. The half-sent frame makes the client unusable.
                     self.rec.error(format!(
-                        "client {id}: sending was still blocked when the step ended, after {} messages \
+                        "client {id}: sending was still blocked when the {}, after {} messages \
                          (the server stopped reading)",
+                        ended(cut),
                         out.sent
                     ));
                     out.blocked = true;
+                    out.blocked_seq = Some(seq);
                     break;
                 }
             }
@@ -414,66 +517,80 @@ impl ClientJob {
         }
         // A backlog queued with `feed` still has to leave; never wait past the step.
         if !out.blocked {
-            match tokio::time::timeout_at(give_up.into(), sink.flush()).await {
-                Ok(Ok(())) => last_end = Some(Instant::now()).max(last_end),
-                Ok(Err(e)) => self
+            match cut.within(give_up, sink.flush()).await {
+                Some(Ok(())) => last_end = Some(Instant::now()).max(last_end),
+                Some(Err(e)) => self
                     .rec
                     .error(format!("client {id}: final flush failed: {e}")),
-                Err(_) => {
+                None => {
                     self.rec.error(format!(
-                        "client {id}: sending was still blocked when the step ended \
-                         (the server stopped reading)"
+                        "client {id}: sending was still blocked when the {} \
+                         (the server stopped reading)",
+                        ended(cut)
                     ));
                     out.blocked = true;
                 }
             }
         }
+        // After a stop, the plan is what the pacer released before it.
+        if cut.stopped() {
+            out.planned = released.released();
+        }
         // What was never sent after a blocked send or a failed connection: the server's side.
-        out.unsent_server = count - out.sent - out.unsent_client;
+        out.unsent_server = out.planned.saturating_sub(out.sent + out.unsent_client);
         out.last_send_end = last_end;
         (sink, out)
     }
 
+    /// Reads echoes until every message sent is answered or timed out; the last
+    /// value is when it stopped waiting at a stop's deadline, if it did.
     async fn receive_all(
         &self,
         id: u32,
         mut stream: SplitStream<Ws>,
         anchors: &Anchors,
         done: oneshot::Receiver<u64>,
-    ) -> (ClientTally, SplitStream<Ws>, bool) {
+        mut cut: Cut,
+    ) -> (ClientTally, SplitStream<Ws>, bool, Option<Instant>) {
         let count = self.plan.count_of(self.index);
         let size = self.cfg.size as usize;
         let give_up = self.give_up();
         let timeout = self.cfg.timeout.0;
         let mut t = ClientTally::default();
         let mut open = true;
+        let mut stopped_waiting = None;
         // Messages that can still come back: all planned until the sender says how
-        // many it never sent.
+        // many it sent.
         let mut expected = count;
         let mut done = Some(done);
         while t.received + t.corrupt + t.timed_out < expected {
             let next = tokio::select! {
-                next = tokio::time::timeout_at(give_up.into(), stream.next()) => next,
-                unsent = async { done.as_mut().expect("guarded").await }, if done.is_some() => {
+                next = cut.within(give_up, stream.next()) => next,
+                sent = async { done.as_mut().expect("guarded").await }, if done.is_some() => {
                     done = None;
-                    expected = count - unsent.unwrap_or(0);
+                    expected = sent.unwrap_or(0);
                     continue;
                 }
             };
             let msg = match next {
-                Err(_) => break,
-                Ok(None) => {
+                None => {
+                    if cut.stopped() {
+                        stopped_waiting = Some(Instant::now());
+                    }
+                    break;
+                }
+                Some(None) => {
                     open = false;
                     self.rec
                         .error(format!("client {id}: connection ended during echo"));
                     break;
                 }
-                Ok(Some(Err(e))) => {
+                Some(Some(Err(e))) => {
                     open = false;
                     self.rec.error(format!("client {id}: {e}"));
                     break;
                 }
-                Ok(Some(Ok(Message::Close(f)))) => {
+                Some(Some(Ok(Message::Close(f)))) => {
                     open = false;
                     self.rec.error(format!(
                         "client {id}: server closed the connection during echo ({})",
@@ -481,7 +598,7 @@ impl ClientJob {
                     ));
                     break;
                 }
-                Ok(Some(Ok(m))) => m,
+                Some(Some(Ok(m))) => m,
             };
             let now = Instant::now();
             let Some((op, payload)) = data(&msg) else {
@@ -528,7 +645,16 @@ impl ClientJob {
             t.received += 1;
             self.rec.received(1);
         }
-        (t, stream, open)
+        (t, stream, open, stopped_waiting)
+    }
+}
+
+/// What ended a blocked send: the step's last timeout, or the run's stop.
+fn ended(cut: &Cut) -> &'static str {
+    if cut.deadline().is_some() {
+        "run was stopped"
+    } else {
+        "step ended"
     }
 }
 

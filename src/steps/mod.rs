@@ -15,9 +15,11 @@ mod hold;
 mod pacer;
 mod ping;
 mod tls;
+mod wind_down;
 mod wire;
 
 pub use capacity::condition as capacity_condition;
+pub use wind_down::WIND_DOWN_GRACE;
 
 use crate::client::{Endpoint, Ws};
 use crate::recorder::StepRec;
@@ -42,6 +44,18 @@ pub struct StepCtx<'a> {
     pub rec: StepRec,
     /// Ids for new pooled clients.
     pub next_client_id: &'a mut u32,
+    /// Set (with the reason) when the run is stopped: steps that [`winds_down`] end
+    /// early on it and still report what they measured.
+    pub stop: StopSignal,
+}
+
+/// The run's stop: `None` until Ctrl-C, SIGTERM or the caller asks the run to end.
+pub type StopSignal = tokio::sync::watch::Receiver<Option<String>>;
+
+/// Whether a step ends by itself on the stop signal (within [`WIND_DOWN_GRACE`]) with
+/// its end-of-step figures over the part it ran; any other step is dropped at once.
+pub fn winds_down(step: &Step) -> bool {
+    matches!(step, Step::Echo(_) | Step::Capacity(_))
 }
 
 /// Runs one step. `Err` means the step could not do its job (the reason is recorded);

@@ -94,6 +94,45 @@ pub fn wait_within(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     }
 }
 
+/// Starts `command`, waits for its progress line `<step>: started`, sends `sig`
+/// (`INT`, `TERM`) `after` it; returns how it ended and how long it took to end after
+/// the signal. Fails the test if it is still running 30 s after the signal.
+pub fn stop_after_step_started(
+    command: &mut Command,
+    step: &str,
+    after: Duration,
+    sig: &str,
+) -> (ExitStatus, Duration) {
+    use std::io::{BufRead, BufReader};
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let started_line = format!("{step}: started");
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if line.contains(&started_line) {
+                let _ = started_tx.send(());
+            }
+        }
+    });
+    if started.recv_timeout(Duration::from_secs(30)).is_err() {
+        let _ = child.kill();
+        panic!("the {step} step did not start within 30 s");
+    }
+    std::thread::sleep(after);
+    let sent_at = Instant::now();
+    signal(child.id(), &format!("-{sig}"));
+    let Some(status) = wait_within(&mut child, Duration::from_secs(30)) else {
+        let _ = child.kill();
+        panic!("wsbench still running 30 s after SIG{sig}");
+    };
+    (status, sent_at.elapsed())
+}
+
 /// Sends `signal` (`-TERM`, `-STOP`, `-CONT` …) to process `pid`, as a user's `kill` does.
 pub fn signal(pid: u32, signal: &str) {
     let sent = Command::new("kill")

@@ -68,6 +68,33 @@ pub fn echo_server(lifetime: Duration, delay: Duration) -> u16 {
     })
 }
 
+/// An echo server whose every echo leaves `delay` after its message arrived, however
+/// many are in flight (a pipeline, not one message at a time): a slow path with no
+/// limit on throughput.
+pub fn delayed_echo_server(lifetime: Duration, delay: Duration) -> u16 {
+    ws_serve_for(lifetime, move |ws| async move {
+        let (mut sink, mut stream) = ws.split();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let writer = tokio::spawn(async move {
+            while let Some((arrived, msg)) = rx.recv().await {
+                tokio::time::sleep_until(arrived + delay).await;
+                if sink.send(msg).await.is_err() {
+                    break;
+                }
+            }
+        });
+        while let Some(Ok(msg)) = stream.next().await {
+            if (msg.is_text() || msg.is_binary())
+                && tx.send((tokio::time::Instant::now(), msg)).is_err()
+            {
+                break;
+            }
+        }
+        drop(tx);
+        let _ = writer.await;
+    })
+}
+
 /// Echoes every text and binary message `delay` after it arrived, until the client
 /// leaves or the connection fails.
 pub async fn echo_after<S>(ws: &mut WebSocketStream<S>, delay: Duration)

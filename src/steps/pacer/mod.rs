@@ -122,10 +122,12 @@ pub struct Pacer {
 }
 
 /// Asks the pacer thread to end: a flag its precise waits look at, and a wake-up for
-/// its last wait, once every message is released.
+/// its last wait, once every message is released. `cut` only ends the releases (the
+/// senders on the thread go on): a step winding down after a stop.
 #[derive(Default)]
 struct Stop {
     flag: AtomicBool,
+    cut: AtomicBool,
     notify: tokio::sync::Notify,
 }
 
@@ -169,6 +171,14 @@ impl Released {
         }
         self.next += 1;
         Some(seq)
+    }
+
+    /// How many of the client's messages were released: after [`Pacer::cut`], those
+    /// due before it, the client's share of the plan that ran.
+    pub fn released(&self) -> u64 {
+        self.shared.slots[self.client]
+            .released
+            .load(Ordering::Acquire)
     }
 
     /// Whether messages after the last one taken are already due (a backlog).
@@ -216,7 +226,7 @@ pub fn start(plan: Plan) -> (Pacer, Vec<Released>) {
             };
             let _ = handle_tx.send(Some(runtime.handle().clone()));
             runtime.block_on(async {
-                release_all(plan, &shared, &stopped.flag).await;
+                release_all(plan, &shared, &stopped.cut).await;
                 shared.ended.store(true, Ordering::SeqCst);
                 for slot in &shared.slots {
                     slot.waker.wake();
@@ -245,6 +255,12 @@ impl Pacer {
     /// Whether the pacer thread could be started (if not, nothing is released).
     pub fn running(&self) -> bool {
         self.senders.is_some()
+    }
+
+    /// Stops releasing messages (within a sleep of at most 20 ms); each client's
+    /// [`Released`] then ends after what was already due. The senders keep running.
+    pub fn cut(&self) {
+        self.stop.cut.store(true, Ordering::SeqCst);
     }
 
     /// Where the clients' senders run: see [`Spawner`].
@@ -276,6 +292,7 @@ impl Spawner {
 
 impl Drop for Pacer {
     fn drop(&mut self) {
+        self.stop.cut.store(true, Ordering::SeqCst);
         self.stop.flag.store(true, Ordering::SeqCst);
         self.stop.notify.notify_one();
         if let Some(t) = self.thread.take() {
@@ -454,5 +471,48 @@ mod tests {
             counts
         });
         assert!(counts.iter().all(|&n| n < 500), "{counts:?}");
+    }
+
+    #[test]
+    fn a_cut_ends_the_releases_and_tells_each_client_its_share() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        // 100 a second over 2 clients for 10 s, cut after about 0.3 s.
+        let plan = Plan {
+            start: Instant::now(),
+            total_rate: 100.0,
+            total: 1_000,
+            clients: 2,
+        };
+        let (pacer, rxs) = start(plan);
+        let shares = runtime.block_on(async {
+            let tasks: Vec<_> = rxs
+                .into_iter()
+                .map(|mut rx| {
+                    tokio::spawn(async move {
+                        let mut n = 0;
+                        while rx.recv().await.is_some() {
+                            n += 1;
+                        }
+                        (n, rx.released())
+                    })
+                })
+                .collect();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            pacer.cut();
+            let mut shares = Vec::new();
+            for t in tasks {
+                let got = tokio::time::timeout(Duration::from_secs(5), t).await;
+                shares.push(got.expect("a cut ends its clients").unwrap());
+            }
+            shares
+        });
+        drop(pacer);
+        for (taken, released) in shares {
+            assert_eq!(taken, released);
+            assert!((10..=25).contains(&taken), "{taken} of 500");
+        }
     }
 }
