@@ -109,8 +109,9 @@ pub async fn run(cfg: &CapacityStep, ctx: &mut StepCtx<'_>) -> Result<(), String
             stopped_in.unwrap_or_default(),
             match (held, broke) {
                 (Some(h), Some(b)) => format!("held {h:.0} msg/s so far, broke at {b:.0} msg/s"),
-                (Some(h), None) =>
-                    format!("held {h:.0} msg/s so far, no rung broke: the limit is higher"),
+                (Some(h), None) => format!(
+                    "held {h:.0} msg/s so far and no rung broke: the limit is at least that"
+                ),
                 (None, Some(b)) => format!("no rung held; broke at {b:.0} msg/s"),
                 (None, None) => "no rung had finished".into(),
             }

@@ -393,6 +393,7 @@ impl ClientJob {
         let (mut tally, stream, open, stopped_waiting) = self
             .receive_all(id, stream, &anchors, done_rx, receiver_cut)
             .await;
+        tally.planned = self.plan.count_of(self.index);
         let Ok((sink, sent)) = sender.await else {
             self.rec.error(format!("client {id}: sender task failed"));
             self.rec.disconnected();
@@ -568,7 +569,7 @@ impl ClientJob {
                 next = cut.within(give_up, stream.next()) => next,
                 sent = async { done.as_mut().expect("guarded").await }, if done.is_some() => {
                     done = None;
-                    expected = sent.unwrap_or(0);
+                    expected = sent.unwrap_or(expected);
                     continue;
                 }
             };
