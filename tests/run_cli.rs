@@ -585,6 +585,48 @@ fn a_stop_mid_echo_counts_the_echoes_in_flight_apart_from_loss() {
     );
 }
 
+#[test]
+fn a_stop_mid_ping_reports_the_pings_sent_before_it() {
+    let reports = scratch("stop-ping").join("reports");
+    let file = write(
+        "stop-ping-scenario",
+        "name: pings\nsteps:\n  - ping: { count: 1000, interval: 10ms }\n\
+         thresholds: [\"ping.lost == 0\"]\n",
+    );
+    let mut command = wsbench(&[
+        "run",
+        file.to_str().unwrap(),
+        "--report-dir",
+        reports.to_str().unwrap(),
+    ]);
+    command.current_dir(root());
+    let (status, took) =
+        stop_after_step_started(&mut command, "ping", Duration::from_millis(1000), "INT");
+    assert_eq!(status.code(), Some(3));
+    assert!(
+        took < Duration::from_secs(8),
+        "ended {took:?} after the signal"
+    );
+    let rep = report(&reports);
+    let ping = &rep["steps"][0];
+    assert_eq!(ping["status"], "interrupted");
+    // About 100 of the 1,000 planned (1 s at one per 10 ms), each accounted for.
+    let sent = metric(ping, "sent");
+    assert!((30..500).contains(&sent), "sent {sent}");
+    assert_eq!(
+        metric(ping, "received") + metric(ping, "lost") + metric(ping, "in_flight"),
+        sent
+    );
+    assert_eq!(metric(ping, "lost"), 0, "{}", ping["metrics"]);
+    let notes = ping["notes"].to_string();
+    assert!(
+        notes.contains(&format!("{sent} pings sent before the stop")),
+        "{notes}"
+    );
+    let verdict = rep["thresholds"][0]["message"].as_str().unwrap();
+    assert!(verdict.contains("(interrupted: "), "{verdict}");
+}
+
 /// A minimal echo server nobody here wrote the protocol of: tokio-tungstenite's own.
 fn foreign_echo_server() -> u16 {
     echo_server(Duration::from_secs(60), Duration::ZERO)

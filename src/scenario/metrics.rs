@@ -124,6 +124,7 @@ pub fn step_metrics(kind: &str) -> &'static [(&'static str, MetricClass, Directi
             ("sent", Count, Neutral),
             ("received", Count, Higher),
             ("lost", Count, Lower),
+            ("in_flight", Count, Neutral),
             ("closed_early", Count, Lower),
         ],
         "churn" => &[

@@ -55,7 +55,7 @@ pub type StopSignal = tokio::sync::watch::Receiver<Option<String>>;
 /// Whether a step ends by itself on the stop signal (within [`WIND_DOWN_GRACE`]) with
 /// its end-of-step figures over the part it ran; any other step is dropped at once.
 pub fn winds_down(step: &Step) -> bool {
-    matches!(step, Step::Echo(_) | Step::Capacity(_))
+    matches!(step, Step::Echo(_) | Step::Capacity(_) | Step::Ping(_))
 }
 
 /// Runs one step. `Err` means the step could not do its job (the reason is recorded);
