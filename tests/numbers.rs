@@ -12,8 +12,8 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::io::AsyncReadExt;
 
 use common::run::{
-    report, run_scenario, scenario_file, scratch, scratch_path, signal, stop_after_step_started,
-    text, wait_within, wsbench,
+    report, run_scenario, run_stopped, scenario_file, scratch, scratch_path, signal, text,
+    wait_within, wsbench,
 };
 use common::servers::{echo_server, serve_for, ws_serve_for};
 
@@ -331,24 +331,16 @@ fn a_capacity_search_stopped_mid_rung_keeps_the_rungs_it_judged() {
     // Rungs of 2 s at 100, 200, 400 … against a server limited to 400 msg/s; the stop
     // comes in the third rung.
     let port = throttled_echo_server(400.0);
-    let dir = scratch("capacity-stopped");
-    let file = scenario_file(
-        &dir,
+    let rep = run_stopped(
+        "capacity-stopped",
         "name: cap\nsteps:\n  - capacity: { clients: 2, from: 100, to: 3200, \
          until: [\"latency.p99 > 50ms\", \"loss > 0\"], rung: 2s, timeout: 1s }\n\
          thresholds: [\"capacity.sustained >= 100\"]\n",
+        &["--target", &target(port)],
+        "capacity",
+        Duration::from_millis(5000),
+        "INT",
     );
-    let reports = dir.join("reports");
-    let mut command = wsbench(&["run", file.to_str().unwrap(), "--target", &target(port)]);
-    command.arg("--report-dir").arg(&reports);
-    let (status, took) =
-        stop_after_step_started(&mut command, "capacity", Duration::from_millis(5000), "INT");
-    assert_eq!(status.code(), Some(3), "{status}");
-    assert!(
-        took < Duration::from_secs(8),
-        "ended {took:?} after the signal"
-    );
-    let rep = report(&reports);
     let step = &rep["steps"][0];
     assert_eq!(step["status"], "interrupted");
     let rungs = step["rungs"].as_array().unwrap();

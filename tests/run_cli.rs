@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 
 use common::run::{
-    output_within, report, root, scenario_file, scratch, scratch_path, stop_after_step_started,
-    text, wsbench,
+    output_within, report, root, run_stopped, scenario_file, scratch, scratch_path, text, wsbench,
 };
 use common::servers::{echo_server, ws_serve_for};
 
@@ -481,30 +480,18 @@ fn sigterm_writes_an_incomplete_report() {
     interrupted_run_writes_an_incomplete_report("TERM", "terminated (SIGTERM)");
 }
 
-/// Runs a 20 s echo at 20 msg/s on each of 2 clients, sends `sig` `after` the echo
-/// step started; returns the exit code, the report and how long wsbench took to end
-/// after the signal.
-fn stop_mid_echo(
-    name: &str,
-    sig: &str,
-    after: Duration,
-    extra: &[&str],
-) -> (Option<i32>, serde_json::Value, Duration) {
-    let reports = scratch(name).join("reports");
-    let file = write(
-        &format!("{name}-scenario"),
+/// A 20 s echo at 20 msg/s on each of 2 clients, stopped with `sig` `after` the echo
+/// step started (exit 3 within 8 s, asserted); returns the report.
+fn stop_mid_echo(name: &str, sig: &str, after: Duration, extra: &[&str]) -> serde_json::Value {
+    run_stopped(
+        name,
         "name: long\nsteps:\n  - connect: { clients: 2 }\n  - echo: { rate: 20, duration: 20s }\n  - wait: { duration: 1s }\n\
          thresholds: [\"echo.loss == 0\"]\n",
-    );
-    let mut command = wsbench(&[
-        "run",
-        file.to_str().unwrap(),
-        "--report-dir",
-        reports.to_str().unwrap(),
-    ]);
-    command.args(extra).current_dir(root());
-    let (status, took) = stop_after_step_started(&mut command, "echo", after, sig);
-    (status.code(), report(&reports), took)
+        extra,
+        "echo",
+        after,
+        sig,
+    )
 }
 
 fn metric(step: &serde_json::Value, name: &str) -> u64 {
@@ -515,12 +502,7 @@ fn metric(step: &serde_json::Value, name: &str) -> u64 {
 
 fn interrupted_run_writes_an_incomplete_report(signal: &str, why: &str) {
     let name = format!("signal-{signal}");
-    let (code, rep, took) = stop_mid_echo(&name, signal, Duration::from_millis(800), &[]);
-    assert_eq!(code, Some(3));
-    assert!(
-        took < Duration::from_secs(8),
-        "ended {took:?} after the signal"
-    );
+    let rep = stop_mid_echo(&name, signal, Duration::from_millis(800), &[]);
     assert_eq!(rep["complete"], false);
     assert_eq!(rep["verdict"], "incomplete");
     assert_eq!(rep["interruption"], why);
@@ -558,16 +540,11 @@ fn a_stop_mid_echo_counts_the_echoes_in_flight_apart_from_loss() {
     let port =
         common::servers::delayed_echo_server(Duration::from_secs(60), Duration::from_millis(1500));
     let url = format!("ws://127.0.0.1:{port}/");
-    let (code, rep, took) = stop_mid_echo(
+    let rep = stop_mid_echo(
         "stop-in-flight",
         "INT",
         Duration::from_millis(2500),
         &["--target", &url],
-    );
-    assert_eq!(code, Some(3));
-    assert!(
-        took < Duration::from_secs(8),
-        "ended {took:?} after the signal"
     );
     let echo = &rep["steps"][1];
     assert_eq!(echo["status"], "interrupted");
@@ -587,27 +564,15 @@ fn a_stop_mid_echo_counts_the_echoes_in_flight_apart_from_loss() {
 
 #[test]
 fn a_stop_mid_ping_reports_the_pings_sent_before_it() {
-    let reports = scratch("stop-ping").join("reports");
-    let file = write(
-        "stop-ping-scenario",
+    let rep = run_stopped(
+        "stop-ping",
         "name: pings\nsteps:\n  - ping: { count: 1000, interval: 10ms }\n\
          thresholds: [\"ping.lost == 0\"]\n",
+        &[],
+        "ping",
+        Duration::from_millis(1000),
+        "INT",
     );
-    let mut command = wsbench(&[
-        "run",
-        file.to_str().unwrap(),
-        "--report-dir",
-        reports.to_str().unwrap(),
-    ]);
-    command.current_dir(root());
-    let (status, took) =
-        stop_after_step_started(&mut command, "ping", Duration::from_millis(1000), "INT");
-    assert_eq!(status.code(), Some(3));
-    assert!(
-        took < Duration::from_secs(8),
-        "ended {took:?} after the signal"
-    );
-    let rep = report(&reports);
     let ping = &rep["steps"][0];
     assert_eq!(ping["status"], "interrupted");
     // About 100 of the 1,000 planned (1 s at one per 10 ms), each accounted for.

@@ -35,7 +35,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::anchors::{Anchors, Taken};
 use super::pacer::{self, Plan};
-use super::wind_down::{Cut, WIND_DOWN};
+use super::wind_down::{Cut, WindDown, wait_after_stop};
 use super::wire::{data, echo_payload, message, parse_echo_header};
 use super::{PooledClient, StepCtx, StopSignal, need_pool};
 use crate::client::Ws;
@@ -206,13 +206,11 @@ pub(super) async fn drive(
         };
     }
     let mut tasks = JoinSet::new();
-    let mut cuts = Vec::new();
+    let mut wind_down = WindDown::new(stop, cfg.timeout.0);
     for (i, ((client, released), anchors)) in
         clients.into_iter().zip(releases).zip(tables).enumerate()
     {
-        let (send_cut, sender_cut) = Cut::pair();
-        let (receive_cut, receiver_cut) = Cut::pair();
-        cuts.extend([send_cut, receive_cut]);
+        let (sender_cut, receiver_cut) = wind_down.client();
         let job = ClientJob {
             index: i as u32,
             plan,
@@ -225,31 +223,7 @@ pub(super) async fn drive(
     }
     let mut total = ClientTally::default();
     let mut kept = Vec::new();
-    let mut stop = stop.clone();
-    let mut watching = true;
-    loop {
-        let joined = tokio::select! {
-            joined = tasks.join_next() => match joined {
-                Some(joined) => joined,
-                None => break,
-            },
-            stopped = stop.wait_for(|s| s.is_some()), if watching => {
-                watching = false;
-                // A dropped stop sender is no stop.
-                if stopped.is_ok() {
-                    let now = Instant::now();
-                    total.stopped_at = Some(now);
-                    let deadline = now + WIND_DOWN.min(cfg.timeout.0);
-                    // The clients learn the deadline before the releases end, so a
-                    // sender whose releases ended knows why.
-                    for cut in cuts.drain(..) {
-                        let _ = cut.send(deadline);
-                    }
-                    pacer.cut();
-                }
-                continue;
-            }
-        };
+    while let Some(joined) = wind_down.join_next(&mut tasks, &pacer).await {
         match joined {
             Ok((tally, client)) => {
                 total.add(&tally);
@@ -259,6 +233,7 @@ pub(super) async fn drive(
         }
     }
     drop(pacer);
+    total.stopped_at = wind_down.stopped_at();
     Round {
         clients: kept,
         result: Ok((plan, total)),
@@ -286,7 +261,7 @@ fn record_totals(cfg: &EchoStep, plan: &Plan, t: &ClientTally, rec: &StepRec) {
     if let Some(stop) = t.stopped_at {
         rec.set("in_flight", t.in_flight as f64);
         let ran = stop.saturating_duration_since(plan.start).as_secs_f64();
-        let waited = WIND_DOWN.min(cfg.timeout.0).as_millis();
+        let waited = wait_after_stop(cfg.timeout.0).as_millis();
         let in_flight = match t.in_flight {
             0 => format!(
                 "no echo was still in flight when the step stopped waiting (at most {waited} ms after the stop)"

@@ -25,7 +25,7 @@ use tokio_tungstenite::tungstenite::Message;
 use super::early_close::{self, EarlyCloses};
 use super::echo::SEND_LAG_ALLOWANCE;
 use super::pacer::{self, Plan};
-use super::wind_down::{Cut, WIND_DOWN};
+use super::wind_down::{Cut, WindDown};
 use super::wire::fill;
 use super::{PooledClient, StepCtx};
 use crate::recorder::StepRec;
@@ -67,11 +67,9 @@ pub async fn run(cfg: &PingStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
     };
     let (pacer, releases) = pacer::start(plan);
     let mut tasks = JoinSet::new();
-    let mut cuts = Vec::new();
+    let mut wind_down = WindDown::new(&ctx.stop, cfg.timeout.0);
     for (i, (c, released)) in clients.into_iter().zip(releases).enumerate() {
-        let (send_cut, sender_cut) = Cut::pair();
-        let (receive_cut, receiver_cut) = Cut::pair();
-        cuts.extend([send_cut, receive_cut]);
+        let (sender_cut, receiver_cut) = wind_down.client();
         let job = PingJob {
             cfg: cfg.clone(),
             rec: ctx.rec.clone(),
@@ -81,30 +79,7 @@ pub async fn run(cfg: &PingStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
         tasks.spawn(job.run(c, released, pacer.spawner(), sender_cut, receiver_cut));
     }
     let mut total = Pinged::default();
-    let mut stopped_at = None;
-    let mut stop = ctx.stop.clone();
-    let mut watching = true;
-    loop {
-        let joined = tokio::select! {
-            joined = tasks.join_next() => match joined {
-                Some(joined) => joined,
-                None => break,
-            },
-            stopped = stop.wait_for(|s| s.is_some()), if watching => {
-                watching = false;
-                // A dropped stop sender is no stop.
-                if stopped.is_ok() {
-                    let now = Instant::now();
-                    stopped_at = Some(now);
-                    let deadline = now + WIND_DOWN.min(cfg.timeout.0);
-                    for cut in cuts.drain(..) {
-                        let _ = cut.send(deadline);
-                    }
-                    pacer.cut();
-                }
-                continue;
-            }
-        };
+    while let Some(joined) = wind_down.join_next(&mut tasks, &pacer).await {
         let Ok((pinged, client)) = joined else {
             continue;
         };
@@ -125,7 +100,7 @@ pub async fn run(cfg: &PingStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
     ctx.rec.set("sent", total.sent as f64);
     ctx.rec.set("received", total.received as f64);
     ctx.rec.set("lost", total.lost() as f64);
-    if let Some(stop) = stopped_at {
+    if let Some(stop) = wind_down.stopped_at() {
         ctx.rec.set("in_flight", total.in_flight as f64);
         ctx.rec.note(format!(
             "stopped after {:.1} s: {} pings sent before the stop; {} of them were still within their \
@@ -133,7 +108,7 @@ pub async fn run(cfg: &PingStep, ctx: &mut StepCtx<'_>) -> Result<(), String> {
             stop.saturating_duration_since(plan.start).as_secs_f64(),
             total.sent,
             total.in_flight,
-            WIND_DOWN.min(cfg.timeout.0).as_millis()
+            wind_down.wait().as_millis()
         ));
     }
     early.finish(&ctx.rec, "a client to ping on");

@@ -12,14 +12,94 @@ use std::pin::pin;
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
+use tokio::task::{JoinError, JoinSet};
+
+use super::StopSignal;
+use super::pacer::Pacer;
 
 /// Longest wait for the echoes in flight after a stop, so Ctrl-C still ends the run
 /// promptly.
-pub const WIND_DOWN: Duration = Duration::from_secs(1);
+const WIND_DOWN: Duration = Duration::from_secs(1);
 
 /// How long the runner lets a step that winds down finish after a stop before dropping
 /// it: the wind-down itself and the time to add up its figures.
 pub const WIND_DOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// How long a step whose messages each have `timeout` waits for answers after a stop.
+pub fn wait_after_stop(timeout: Duration) -> Duration {
+    WIND_DOWN.min(timeout)
+}
+
+/// A step's side of the wind-down: the run's stop, and the cuts of its clients' tasks
+/// to fire when it comes.
+pub struct WindDown {
+    stop: StopSignal,
+    watching: bool,
+    wait: Duration,
+    cuts: Vec<oneshot::Sender<Instant>>,
+    stopped_at: Option<Instant>,
+}
+
+impl WindDown {
+    /// Watches `stop` for a step whose messages each have `timeout` to be answered (the
+    /// wait after a stop is never longer).
+    pub fn new(stop: &StopSignal, timeout: Duration) -> Self {
+        WindDown {
+            stop: stop.clone(),
+            watching: true,
+            wait: wait_after_stop(timeout),
+            cuts: Vec::new(),
+            stopped_at: None,
+        }
+    }
+
+    /// The cuts of one client's sender and receiver.
+    pub fn client(&mut self) -> (Cut, Cut) {
+        let (send_cut, sender) = Cut::pair();
+        let (receive_cut, receiver) = Cut::pair();
+        self.cuts.extend([send_cut, receive_cut]);
+        (sender, receiver)
+    }
+
+    /// The next client task to end, as [`JoinSet::join_next`]; when the stop comes
+    /// meanwhile, fires every cut and then cuts `pacer`'s releases.
+    pub async fn join_next<T: 'static>(
+        &mut self,
+        tasks: &mut JoinSet<T>,
+        pacer: &Pacer,
+    ) -> Option<Result<T, JoinError>> {
+        loop {
+            tokio::select! {
+                joined = tasks.join_next() => return joined,
+                stopped = self.stop.wait_for(|s| s.is_some()), if self.watching => {
+                    self.watching = false;
+                    // A dropped stop sender is no stop.
+                    if stopped.is_ok() {
+                        let now = Instant::now();
+                        self.stopped_at = Some(now);
+                        // The clients learn the deadline before the releases end, so a
+                        // sender whose releases ended knows why.
+                        for cut in self.cuts.drain(..) {
+                            let _ = cut.send(now + self.wait);
+                        }
+                        pacer.cut();
+                    }
+                }
+            }
+        }
+    }
+
+    /// When the stop came, if it did.
+    pub fn stopped_at(&self) -> Option<Instant> {
+        self.stopped_at
+    }
+
+    /// How long the clients waited for answers after the stop, at most
+    /// ([`wait_after_stop`]).
+    pub fn wait(&self) -> Duration {
+        self.wait
+    }
+}
 
 /// One task's view of a stop: until it comes, nothing; after it, a deadline every wait
 /// of the task ends at.

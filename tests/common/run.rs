@@ -165,6 +165,31 @@ pub fn run_scenario(name: &str, yaml: &str, extra: &[&str]) -> (Output, PathBuf)
     )
 }
 
+/// Runs `yaml` as [`run_scenario`] does, stopped with `sig` (`INT`, `TERM`) `after` its
+/// step `step` started; asserts that wsbench ended as an interrupted run does (exit 3,
+/// incomplete) within 8 s of the signal, and returns the report it wrote.
+pub fn run_stopped(
+    name: &str,
+    yaml: &str,
+    extra: &[&str],
+    step: &str,
+    after: Duration,
+    sig: &str,
+) -> serde_json::Value {
+    let dir = scratch(name);
+    let file = scenario_file(&dir, yaml);
+    let reports = dir.join("reports");
+    let mut command = wsbench(&["run", file.to_str().unwrap(), "--report-dir"]);
+    command.arg(&reports).args(extra);
+    let (status, took) = stop_after_step_started(&mut command, step, after, sig);
+    assert_eq!(status.code(), Some(3), "{status}");
+    assert!(
+        took < Duration::from_secs(8),
+        "ended {took:?} after the signal"
+    );
+    report(&reports)
+}
+
 /// Everything a run printed, stdout then stderr.
 pub fn text(o: &Output) -> String {
     format!(
